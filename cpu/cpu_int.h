@@ -1,0 +1,128 @@
+/*
+ * cpu_int.h - private declarations of the CPU back-end (OpenMP kernels).
+ *
+ * Every grouping kernel works the same way, vectorised: it walks its rows in
+ * chunks of AGG_CHUNK, computes for the chunk the table slot of each row into
+ * a small array that stays in L1, then hands the chunk to agg_update(), which
+ * runs one tight, type-specialised loop per aggregate. No function call per
+ * tuple. Accumulators are columnar: one array per aggregate, indexed by slot.
+ */
+#ifndef DQO_CPU_INT_H
+#define DQO_CPU_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "engine/alloc.h"
+#include "engine/backend.h"
+
+/* Rows per vectorised chunk: 1024 slots (4 KiB) stay in L1 with room for
+ * the chunk's keys and values. */
+#define AGG_CHUNK 1024
+
+/* Accumulators for `cap` slots: COUNT(*) plus one array per aggregate. */
+typedef struct agg_table {
+    uint64_t cap;
+    int64_t *count;
+    void *acc[GRP_MAX_AGGS]; /* int64_t[cap] or double[cap], see grp_agg_is_f64 */
+} agg_table;
+
+/* Allocates and initialises to identities (count 0, sum 0, MIN at the type's
+ * top, MAX at its bottom; +/-inf for doubles). On failure nothing is left
+ * allocated and DQO_ENOMEM is returned. Free with agg_table_free. */
+dqo_status agg_table_init(agg_table *t, const grp_input *in, uint64_t cap);
+/* Resets slots [from, from + n) to identities. */
+void agg_table_reset(agg_table *t, const grp_input *in, uint64_t from,
+                     uint64_t n);
+void agg_table_free(agg_table *t, const grp_input *in);
+
+/* Overflow state of integer SUMs: overflow_agg is -1 until some SUM leaves
+ * the int64 range, then the index of that aggregate. */
+typedef struct agg_flags {
+    int overflow_agg;
+} agg_flags;
+
+/* t[slots[j]] += row (row0 + j) of every aggregate, and COUNT(*), j < n.
+ * Not atomic: the table belongs to one thread. */
+void agg_update(agg_table *t, const grp_input *in, const uint32_t *slots,
+                uint64_t row0, uint32_t n, agg_flags *f);
+/* The same with explicit row ids rows[j] (a gather; for sorted inputs). */
+void agg_update_gather(agg_table *t, const grp_input *in,
+                       const uint32_t *slots, const uint32_t *rows, uint32_t n,
+                       agg_flags *f);
+/* The same as agg_update with atomic updates, for a table shared by threads
+ * (doubles' SUM/MIN/MAX through compare-and-swap loops). */
+void agg_update_atomic(agg_table *t, const grp_input *in,
+                       const uint32_t *slots, uint64_t row0, uint32_t n,
+                       agg_flags *f);
+
+/* dst[dslot + i] combined with src[sslot + i] for i < n: merges private
+ * tables and partial results (counts and sums add, MIN/MAX compare). */
+void agg_merge_range(agg_table *dst, uint64_t dslot, const agg_table *src,
+                     uint64_t sslot, uint64_t n, const grp_input *in,
+                     agg_flags *f);
+
+/* Allocates out's keys, count and acc arrays for `groups` groups (with
+ * dqo's allocator). On failure nothing is left allocated. */
+dqo_status grp_output_alloc(grp_output *out, const grp_input *in,
+                            uint64_t groups);
+/* Copies slots [slot, slot + n) of t to output positions [pos, pos + n)
+ * (counts and accumulators; keys are the caller's). */
+void agg_emit_range(grp_output *out, uint64_t pos, const agg_table *t,
+                    uint64_t slot, uint64_t n, const grp_input *in);
+
+/* Reads key i of the input as int64 (for the few places that need one key
+ * outside a type-specialised loop). */
+static inline int64_t grp_key_at(const grp_input *in, uint64_t i)
+{
+    switch (in->key_type) {
+    case DQO_TYPE_U32: return ((const uint32_t *)in->keys)[i];
+    case DQO_TYPE_I32: return ((const int32_t *)in->keys)[i];
+    default: return ((const int64_t *)in->keys)[i];
+    }
+}
+
+/* The Murmur3 64-bit finaliser (the paper's HG hash function). */
+static inline uint64_t cpu_hash64(uint64_t k)
+{
+    k ^= k >> 33;
+    k *= 0xff51afd7ed558ccdULL;
+    k ^= k >> 33;
+    k *= 0xc4ceb9fe1a85ec53ULL;
+    k ^= k >> 33;
+    return k;
+}
+
+/* Cache sizes the kernels size their tables and radix fan-out from; filled
+ * once by cpu_backend from the machine model (topology/). */
+typedef struct cpu_caches {
+    uint64_t l1d, l2, l3;
+} cpu_caches;
+void cpu_get_caches(cpu_caches *c);
+void cpu_set_caches(const cpu_caches *c);
+
+/* The kernels, one file each (group_*.c). Each returns DQO_OK with `out`
+ * filled, or an error with nothing allocated in `out`. */
+dqo_status cpu_group_hash(const grp_input *in, const granule *g,
+                          grp_output *out);
+dqo_status cpu_group_direct(const grp_input *in, const granule *g,
+                            grp_output *out);
+dqo_status cpu_group_order(const grp_input *in, const granule *g,
+                           grp_output *out);
+dqo_status cpu_group_sort(const grp_input *in, const granule *g,
+                          grp_output *out);
+dqo_status cpu_group_bsearch(const grp_input *in, const granule *g,
+                             grp_output *out);
+dqo_status cpu_group_radix(const grp_input *in, const granule *g,
+                           grp_output *out);
+
+/* stats.c: the statistics pass (min, max, NULLs, order, runs, HyperLogLog). */
+dqo_status cpu_stats(dqo_type type, const void *data, const uint8_t *valid,
+                     uint64_t rows, int threads, dqo_column_stats *out);
+
+/* gen.c: the paper's datasets. */
+dqo_status cpu_gen_grouping(uint32_t *keys, int32_t *vals, uint64_t rows,
+                            uint64_t groups, bool sorted, bool sparse,
+                            uint64_t seed, int threads);
+
+#endif /* DQO_CPU_INT_H */
