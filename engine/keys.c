@@ -20,6 +20,7 @@
  */
 #include <inttypes.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "engine/keys.h"
@@ -321,6 +322,9 @@ fail:
     keys_free(kp);
     if (s == DQO_ENOMEM)
         return ctx_error(ctx, s, "out of memory packing the group key");
+    if (ctx->errmsg[0] == '\0')
+        ctx_error(ctx, s, "packing the group key failed: %s",
+                  dqo_status_str(s));
     return s;
 }
 
