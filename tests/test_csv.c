@@ -8,7 +8,6 @@
  * DQO_TEST_DATA); cases that are easier to read inline are written to
  * temporary files.
  */
-#include <cmocka.h>
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -18,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <cmocka.h>
 
 #include "engine/engine_int.h"
 

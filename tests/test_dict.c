@@ -9,7 +9,6 @@
  * The reference assigns codes by sorting (index, bytes) pairs, so it shares
  * nothing with the hash table it checks.
  */
-#include <cmocka.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <cmocka.h>
 
 #include "engine/engine_int.h"
 
