@@ -125,4 +125,63 @@ dqo_status cpu_gen_grouping(uint32_t *keys, int32_t *vals, uint64_t rows,
                             uint64_t groups, bool sorted, bool sparse,
                             uint64_t seed, int threads);
 
+/* ------------------------------------------------------------------------
+ * Shared by the sorting kernels (added with group_sort.c / group_bsearch.c).
+ *
+ * group_sort.c: the parallel LSD radix sort behind SOG, also used by BSG to
+ * find the distinct keys. Sorts the n elements of `a` by their bits
+ * [lo, lo + bits), stably (elements equal in those bits keep their order),
+ * in passes of at most 11 bits, using `tmp` (n elements, not overlapping a)
+ * as the second buffer. *sorted is set to a or tmp, whichever holds the
+ * result; the other holds garbage. Allocates only per-thread histograms and
+ * write-combining buffers, before its parallel regions: DQO_ENOMEM when that
+ * fails (a is then unchanged), DQO_EINVAL when lo + bits > 64.
+ * ------------------------------------------------------------------------ */
+dqo_status cpu_radix_sort_u64(uint64_t *a, uint64_t *tmp, uint64_t n,
+                              unsigned lo, unsigned bits, int threads,
+                              uint64_t **sorted);
+
+
+/* ------------------------------------------------------------------------
+ * group_hash.c: a single-threaded open-addressing hash table that groups any
+ * slice of rows of a grp_input, growing as needed (so a wrong distinct
+ * estimate costs time, never correctness). HG uses it for thread-private
+ * tables and group_radix.c for the partitions that are not dense.
+ * Keys are stored as the offset (uint64_t)(key - base); the offset
+ * CPU_HTAB_EMPTY marks a free slot, and the one key whose offset equals it
+ * lives in the extra slot `cap` of the accumulators.
+ * ------------------------------------------------------------------------ */
+#define CPU_HTAB_EMPTY UINT64_MAX
+
+typedef struct cpu_htab {
+    uint64_t cap;   /* a power of two */
+    uint64_t used;  /* occupied slots, not counting slot `cap` */
+    uint64_t limit; /* the table grows before `used` passes this */
+    int shift;      /* home slot = (cpu_hash64(offset) >> shift) & (cap - 1) */
+    bool top_used;  /* slot `cap` holds a group */
+    int64_t base;
+    uint64_t *offs; /* cap entries */
+    agg_table acc;  /* cap + 1 slots */
+} cpu_htab;
+
+/* A table for about `groups` groups (capacity >= 2 * groups, at least 16).
+ * On failure nothing is left allocated. Free with cpu_htab_free. */
+dqo_status cpu_htab_init(cpu_htab *h, const grp_input *in, int64_t base,
+                         int shift, uint64_t groups);
+/* Empties the table for reuse with a new base (keeps its capacity). */
+void cpu_htab_clear(cpu_htab *h, const grp_input *in, int64_t base);
+void cpu_htab_free(cpu_htab *h, const grp_input *in);
+/* Groups rows [lo, hi) of `in` into h; DQO_ENOMEM only when growing fails
+ * (the rows before the failure are then in the table). */
+dqo_status cpu_htab_add(cpu_htab *h, const grp_input *in, uint64_t lo,
+                        uint64_t hi, agg_flags *f);
+static inline uint64_t cpu_htab_groups(const cpu_htab *h)
+{
+    return h->used + (h->top_used ? 1 : 0);
+}
+/* Writes the table's groups (keys, counts, accumulators) to output positions
+ * [pos, pos + cpu_htab_groups(h)), in slot order. */
+void cpu_htab_emit(const cpu_htab *h, const grp_input *in, grp_output *out,
+                   uint64_t pos);
+
 #endif /* DQO_CPU_INT_H */
