@@ -133,9 +133,11 @@ dqo_status cpu_gen_grouping(uint32_t *keys, int32_t *vals, uint64_t rows,
  * [lo, lo + bits), stably (elements equal in those bits keep their order),
  * in passes of at most 11 bits, using `tmp` (n elements, not overlapping a)
  * as the second buffer. *sorted is set to a or tmp, whichever holds the
- * result; the other holds garbage. Allocates only per-thread histograms and
- * write-combining buffers, before its parallel regions: DQO_ENOMEM when that
- * fails (a is then unchanged), DQO_EINVAL when lo + bits > 64.
+ * result; the other holds garbage. Buffers aligned to 64 bytes (mem_alloc)
+ * get full-line streaming stores; others work, slower. Allocates only
+ * per-thread histograms and write-combining buffers, before its parallel
+ * regions: DQO_ENOMEM when that fails (a is then unchanged), DQO_EINVAL
+ * when lo + bits > 64.
  * ------------------------------------------------------------------------ */
 dqo_status cpu_radix_sort_u64(uint64_t *a, uint64_t *tmp, uint64_t n,
                               unsigned lo, unsigned bits, int threads,
