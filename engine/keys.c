@@ -193,7 +193,7 @@ static dqo_status comp_from_column(dqo_ctx *ctx, key_comp *k,
     for (uint64_t i = 0; i < rows; i++)
         k->codes[i] = c->valid != NULL && c->valid[i] == 0
                           ? 0
-                          : (uint64_t)(col_value(c, i) - k->base) + nn;
+                          : (uint64_t)col_value(c, i) - (uint64_t)k->base + nn;
     return DQO_OK;
 }
 
@@ -352,7 +352,7 @@ static void comp_decode(const key_plan *kp, int ci, uint64_t code,
     }
     /* Integer codes are (value - base) + the NULL flag; doubles are their
      * ordered bits. */
-    int64_t v = (int64_t)(code - (k->has_null ? 1 : 0)) + k->base;
+    int64_t v = (int64_t)(code - (k->has_null ? 1 : 0) + (uint64_t)k->base);
     switch (k->type) {
     case DQO_TYPE_U32:
     case DQO_TYPE_STR: ((uint32_t *)o->data)[g] = (uint32_t)v; break;
