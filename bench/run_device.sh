@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# run_device.sh - the benchmark run on the GPU machine's 16-core host.
+#
+# usage: bench/run_device.sh OUTDIR PHASE
+#
+#   OUTDIR  where every CSV and log goes (on the device machine: $OUT)
+#   PHASE   one of (each fits in one 10-minute device command):
+#     grid-all   build, then the Figure 5 grid at 100M rows on every core,
+#                7 kernels, reps 5 (fewer once a point's reps took 2 s); a
+#                kernel whose median passed 5 s is skipped at larger group
+#                counts of that dataset                       (about 6-7 min)
+#     grid-1     build, then the same grid on 1 thread, reps 3, at most 2 s
+#                of reps per point (a warm-up over 2 s is the only sample); a
+#                kernel whose median passed 3 s is skipped at larger group
+#                counts of that dataset (the CSV note says so); whatever is
+#                left when the phase nears 9 minutes is recorded as skipped
+#                                                             (about 5-6 min)
+#     grid-1a    grid-1 on the two sorted datasets only       (about 3 min)
+#     grid-1b    grid-1 on the two unsorted datasets only     (about 3 min)
+#                (use grid-1a + grid-1b instead of grid-1 when grid-1 left
+#                 points skipped for the time budget)
+#     duckdb     build, then bench/duckdb_compare.py on every core, reps 5
+#                                                             (about 3-4 min)
+#     smoke      build, then bench/smoke.sh (1M rows)         (about 1 min)
+#
+# Every phase writes OUTDIR/machine.txt (lscpu, memory, compiler, versions)
+# and OUTDIR/<phase>.log (everything printed), and its CSV:
+# grid_all.csv, grid_1.csv (grid_1a.csv, grid_1b.csv), duckdb.csv.
+# Environment: ROWS (default 100M) to try the phases at a smaller size;
+# RUN_DEVICE_NO_SETUP=1 to skip sourcing .device/setup.sh.
+set -uo pipefail
+
+out=${1:?usage: run_device.sh OUTDIR PHASE}
+phase=${2:?usage: run_device.sh OUTDIR PHASE (grid-all|grid-1|grid-1a|grid-1b|duckdb|smoke)}
+rows=${ROWS:-100M}
+start=$SECONDS
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$here" || exit 2
+mkdir -p "$out"
+log="$out/${phase}.log"
+: > "$log"
+say() { echo "[run_device $(date +%T) +$((SECONDS - start))s] $*" | tee -a "$log" >&2; }
+
+case $phase in
+  grid-all|grid-1|grid-1a|grid-1b|duckdb|smoke) ;;
+  *) echo "unknown phase '$phase'" >&2; exit 2 ;;
+esac
+
+# Toolchain and libraries carried in .device (hwloc, OpenCL headers, ...).
+# (RUN_DEVICE_NO_SETUP=1 skips it, to try the script on a development box.)
+if [ -f .device/setup.sh ] && [ -z "${RUN_DEVICE_NO_SETUP:-}" ]; then
+  # shellcheck disable=SC1091
+  source .device/setup.sh
+fi
+
+{
+  echo "# phase $phase, $(date -u +%FT%TZ), host $(hostname)"
+  lscpu
+  echo
+  free -g
+  echo
+  gcc --version | head -1
+  cmake --version | head -1
+  python3 --version
+  echo "nproc $(nproc)"
+  env | grep -E '^(OMP_|GOMP_|DQO_)' || true
+  git -C "$here" rev-parse HEAD 2>/dev/null || true
+  git -C "$here" status --short 2>/dev/null | head -20 || true
+} > "$out/machine.txt" 2>&1
+
+say "building Release into build-dev"
+if ! { cmake -B build-dev -DCMAKE_BUILD_TYPE=Release -DDQO_BUILD_TESTS=OFF &&
+       cmake --build build-dev -j"$(nproc)" --target dqo bench_group_grid dqo_cli; } \
+       >> "$log" 2>&1; then
+  say "BUILD FAILED (see $log)"
+  tail -40 "$log" >&2
+  exit 1
+fi
+./build-dev/dqo devices >> "$out/machine.txt" 2>&1 || true
+say "built"
+
+grid() { # grid NAME BUDGET_SECONDS ARGS...
+  local name=$1 budget=$2
+  shift 2
+  say "grid $name: ./build-dev/bench_group_grid --rows $rows $* --budget-seconds $budget"
+  ./build-dev/bench_group_grid --rows "$rows" "$@" --budget-seconds "$budget" \
+    --out "$out/$name.csv" 2>&1 | tee -a "$log"
+  local rc=${PIPESTATUS[0]}
+  say "grid $name exit status $rc"
+  return "$rc"
+}
+
+# A device command is killed at 10 minutes: keep each phase under ~9 minutes
+# in all, whatever the build took.
+left() { echo $((540 - (SECONDS - start))); }
+
+rc=0
+case $phase in
+  grid-all)
+    # --skip-slower-than 5: nothing sane takes 5 s on 16 cores; it stops a
+    # kernel that does (e.g. a forced sphg over the whole u32 range) from
+    # eating the phase, one point per dataset.
+    grid grid_all "$(left)" --threads N --reps 5 --max-seconds 2 \
+      --skip-slower-than 5 || rc=$?
+    ;;
+  grid-1|grid-1a|grid-1b)
+    ds="sorted-dense,sorted-sparse,unsorted-dense,unsorted-sparse"
+    [ "$phase" = grid-1a ] && ds="sorted-dense,sorted-sparse"
+    [ "$phase" = grid-1b ] && ds="unsorted-dense,unsorted-sparse"
+    grid "grid_${phase#grid-}" "$(left)" --threads 1 --datasets "$ds" \
+      --reps 3 --max-seconds 2 --skip-slower-than 3 || rc=$?
+    ;;
+  duckdb)
+    if [ -d .device/whl ]; then
+      python3 -m pip install -q --no-index --no-deps --target /tmp/site .device/whl/*.whl \
+        >> "$log" 2>&1 && export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
+    fi
+    if ! python3 -c 'import duckdb, numpy' >> "$log" 2>&1; then
+      say "python3 cannot import duckdb and numpy (carry .device/whl with the duckdb wheel)"
+      exit 1
+    fi
+    say "duckdb_compare.py --rows $rows --threads N --reps 5"
+    python3 bench/duckdb_compare.py --lib build-dev/libdqo.so --rows "$rows" \
+      --threads N --reps 5 --out "$out/duckdb.csv" 2>&1 | tee -a "$log"
+    rc=${PIPESTATUS[0]}
+    say "duckdb_compare exit status $rc"
+    ;;
+  smoke)
+    if [ -d .device/whl ]; then
+      python3 -m pip install -q --no-index --no-deps --target /tmp/site .device/whl/*.whl \
+        >> "$log" 2>&1 && export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
+    fi
+    bash bench/smoke.sh build-dev 2>&1 | tee -a "$log"
+    rc=${PIPESTATUS[0]}
+    cp build-dev/smoke/*.csv "$out/" 2>/dev/null || true
+    ;;
+esac
+say "phase $phase done, exit status $rc, $((SECONDS - start)) s"
+exit "$rc"
