@@ -393,6 +393,14 @@ void agg_table_free(agg_table *t, const grp_input *in)
 
 dqo_status agg_table_init(agg_table *t, const grp_input *in, uint64_t cap)
 {
+    dqo_status st = agg_table_alloc(t, in, cap);
+    if (st == DQO_OK)
+        agg_table_reset(t, in, 0, cap);
+    return st;
+}
+
+dqo_status agg_table_alloc(agg_table *t, const grp_input *in, uint64_t cap)
+{
     memset(t, 0, sizeof *t);
     if (in->naggs < 0 || in->naggs > GRP_MAX_AGGS)
         return DQO_EINVAL;
@@ -408,7 +416,6 @@ dqo_status agg_table_init(agg_table *t, const grp_input *in, uint64_t cap)
         if (t->acc[i] == NULL)
             goto fail;
     }
-    agg_table_reset(t, in, 0, cap);
     return DQO_OK;
 fail:
     agg_table_free(t, in);

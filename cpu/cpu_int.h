@@ -31,6 +31,10 @@ typedef struct agg_table {
  * top, MAX at its bottom; +/-inf for doubles). On failure nothing is left
  * allocated and DQO_ENOMEM is returned. Free with agg_table_free. */
 dqo_status agg_table_init(agg_table *t, const grp_input *in, uint64_t cap);
+/* Allocates like agg_table_init but leaves the slots uninitialised, so that
+ * the thread that will use a table can initialise it (agg_table_reset) and
+ * so place its pages (first touch) in parallel. */
+dqo_status agg_table_alloc(agg_table *t, const grp_input *in, uint64_t cap);
 /* Resets slots [from, from + n) to identities. */
 void agg_table_reset(agg_table *t, const grp_input *in, uint64_t from,
                      uint64_t n);

@@ -261,8 +261,12 @@ dqo_status cpu_group_direct(const grp_input *in, const granule *g,
     }
     for (int b = 0; b < T; b++)
         flags[b].overflow_agg = -1;
+    /* Private tables are initialised by their threads below (first touch
+     * in parallel: zeroing 16 tables in one thread cost more than the
+     * grouping itself at 100K groups). */
     for (int b = 0; b < ntabs && st == DQO_OK; b++)
-        st = agg_table_init(&tabs[b], in, shared ? range : cap);
+        st = shared ? agg_table_init(&tabs[b], in, range)
+                    : agg_table_alloc(&tabs[b], in, cap);
     if (st != DQO_OK && !shared) {
         /* The private copies do not fit in memory: one shared table. */
         for (int b = 0; b < ntabs; b++)
@@ -277,7 +281,7 @@ dqo_status cpu_group_direct(const grp_input *in, const granule *g,
     const bool fused_sum = fused && in->naggs == 1 &&
                            in->aggs[0].op == AGG_OP_SUM;
     if (fused_sum) {
-        pairs = mem_calloc((size_t)ntabs, 2 * cap * sizeof(int64_t));
+        pairs = mem_alloc((size_t)ntabs * 2 * cap * sizeof(int64_t));
         if (pairs == NULL) {
             st = DQO_ENOMEM;
             goto fail;
@@ -297,6 +301,13 @@ dqo_status cpu_group_direct(const grp_input *in, const granule *g,
             const uint64_t lo = in->rows * (uint64_t)b / (uint64_t)T;
             const uint64_t hi = in->rows * (uint64_t)(b + 1) / (uint64_t)T;
             agg_table *t = &tabs[shared ? 0 : b];
+            if (!shared) {
+                if (fused_sum)
+                    memset(pairs + 2 * cap * (uint64_t)b, 0,
+                           2 * cap * sizeof(int64_t));
+                else
+                    agg_table_reset(t, in, 0, cap);
+            }
             if (fused) {
                 direct_fused(in, lo, hi, kmin, lane, t,
                              fused_sum ? pairs + 2 * cap * (uint64_t)b
