@@ -361,6 +361,19 @@ static void run_case(const test_case *c, rng *r)
             if (c->max_threads == 0 || t <= c->max_threads)
                 check_kernel(c, &in, &ref, k, t, ps.direct_max_range);
     ref_free(&ref);
+    /* The benchmark's shape, COUNT(*) plus one SUM over a 32-bit column
+     * without NULLs, which kernels run through fused fast paths. */
+    for (int vt = 0; vt < 2; vt++) {
+        aggs[0] = vt == 0 ? (grp_agg){AGG_OP_SUM, DQO_TYPE_I32, v.i32, NULL}
+                          : (grp_agg){AGG_OP_SUM, DQO_TYPE_U32, v.u32, NULL};
+        in.naggs = 1;
+        ref_compute(&in, &ref);
+        for (int k = 0; k < GRP_KERNEL_COUNT_; k++)
+            for (int t = 1; kernel_on[k] && t <= 3; t += 2)
+                if (c->max_threads == 0 || t <= c->max_threads)
+                    check_kernel(c, &in, &ref, k, t, ps.direct_max_range);
+        ref_free(&ref);
+    }
     free(keys);
     values_free(&v);
 }
@@ -417,6 +430,15 @@ static uint64_t gen_random_many(int64_t *k, dqo_type t, rng *r)
     const int64_t b = type_base(t);
     for (uint64_t i = 0; i < N_MANY; i++)
         k[i] = b + rng_in(r, 0, 24999);
+    return N_MANY;
+}
+
+/* A dense-ish range whose direct table exceeds L2: the prefetching paths. */
+static uint64_t gen_random_large_range(int64_t *k, dqo_type t, rng *r)
+{
+    const int64_t b = type_base(t);
+    for (uint64_t i = 0; i < N_MANY; i++)
+        k[i] = b + rng_in(r, 0, 399999);
     return N_MANY;
 }
 
@@ -575,6 +597,7 @@ static uint64_t gen_threshold_plus(int64_t *k, dqo_type t, rng *r)
 
 static void test_random_few(void **s) { (void)s; run_all_types("random_few", gen_random_few, N_FEW, false, 0); }
 static void test_random_many(void **s) { (void)s; run_all_types("random_many", gen_random_many, N_MANY, false, 0); }
+static void test_random_large_range(void **s) { (void)s; run_all_types("random_large_range", gen_random_large_range, N_MANY, false, 0); }
 static void test_random_wide(void **s) { (void)s; run_all_types("random_wide", gen_random_wide, 30000, false, 0); }
 static void test_sorted_few(void **s) { (void)s; run_all_types("sorted_few", gen_sorted_few, N_FEW, false, 0); }
 static void test_sorted_many(void **s) { (void)s; run_all_types("sorted_many", gen_sorted_many, N_MANY, false, 0); }
@@ -833,6 +856,7 @@ int main(void)
         cmocka_unit_test(test_repeated_runs),
         cmocka_unit_test(test_random_few),
         cmocka_unit_test(test_random_many),
+        cmocka_unit_test(test_random_large_range),
         cmocka_unit_test(test_random_wide),
         cmocka_unit_test(test_threshold),
         cmocka_unit_test(test_threshold_plus),
