@@ -15,6 +15,10 @@
 
 #include "engine/keys.h"
 
+/* Rows a thread should have before another one is woken: 16K rows take
+ * ~10 us to aggregate, about what a fork/join of the OpenMP team costs. */
+#define GROUP_ROWS_PER_THREAD 16384
+
 typedef struct group_agg {
     dqo_agg agg;
     int col;     /* -1 for COUNT(*) */
@@ -407,9 +411,14 @@ dqo_status dqo_group_run(dqo_group *g, dqo_table **result)
         plan_force_group(g->kernel, &pc);
     else
         plan_choose_group(&ctx->settings, &ctx->machine, &kp.stats, nlow, &pc);
+    /* Waking a thread costs microseconds; below GROUP_ROWS_PER_THREAD rows
+     * per thread the extra threads cost more than they save. */
+    int threads = ctx_threads(ctx);
+    if ((uint64_t)threads > g->in->rows / GROUP_ROWS_PER_THREAD)
+        threads = (int)(g->in->rows / GROUP_ROWS_PER_THREAD) + 1;
     grp_input in = {.key_type = kp.key_type, .keys = kp.keys,
                     .rows = g->in->rows, .key_stats = &kp.stats, .aggs = low,
-                    .naggs = nlow, .threads = ctx_threads(ctx)};
+                    .naggs = nlow, .threads = threads};
     s = ctx->cpu->group(&in, &pc.g, &go);
     double t_kernel = now_ms();
     const char *kname = grp_kernel_name((grp_kernel)pc.g.kernel);
