@@ -75,6 +75,24 @@ dqo_status grp_output_alloc(grp_output *out, const grp_input *in,
 void agg_emit_range(grp_output *out, uint64_t pos, const agg_table *t,
                     uint64_t slot, uint64_t n, const grp_input *in);
 
+/* True when COUNT(*) plus the lowered aggregates is what the kernels' fused
+ * loops compute: nothing else, COUNT of a column without NULLs (which is
+ * COUNT(*)), or one SUM of a 32-bit column without NULLs over fewer than
+ * 2^31 rows (so int64 sums cannot overflow and need no checks). This is
+ * the shape of the paper's query, SELECT k, COUNT(*), SUM(v) GROUP BY k. */
+static inline bool agg_fusable_count_sum(const grp_input *in)
+{
+    if (in->naggs == 0)
+        return true;
+    if (in->naggs != 1 || in->aggs[0].valid != NULL)
+        return false;
+    const grp_agg *a = &in->aggs[0];
+    if (a->op == AGG_OP_COUNT)
+        return true;
+    return a->op == AGG_OP_SUM && in->rows < (UINT64_C(1) << 31) &&
+           (a->type == DQO_TYPE_I32 || a->type == DQO_TYPE_U32);
+}
+
 /* Reads key i of the input as int64 (for the few places that need one key
  * outside a type-specialised loop). */
 static inline int64_t grp_key_at(const grp_input *in, uint64_t i)

@@ -167,22 +167,6 @@ static void direct_slots(const grp_input *in, uint64_t row0, uint32_t n,
     }
 }
 
-/* True when the fused loop computes every aggregate: none, COUNT of a
- * column without NULLs (equal to COUNT(*)), or one plain SUM of a 32-bit
- * column without NULLs on an input small enough for unchecked adds. */
-static bool direct_fusable(const grp_input *in)
-{
-    if (in->naggs == 0)
-        return true;
-    if (in->naggs != 1 || in->aggs[0].valid != NULL)
-        return false;
-    const grp_agg *a = &in->aggs[0];
-    if (a->op == AGG_OP_COUNT)
-        return true;
-    return a->op == AGG_OP_SUM && in->rows < (UINT64_C(1) << 31) &&
-           (a->type == DQO_TYPE_I32 || a->type == DQO_TYPE_U32);
-}
-
 /* `pair` is a zeroed scratch of 2 * t->cap words when there is a SUM. */
 static void direct_fused(const grp_input *in, uint64_t lo, uint64_t hi,
                          int64_t kmin, const uint64_t *lane, agg_table *t,
@@ -311,7 +295,7 @@ dqo_status cpu_group_direct(const grp_input *in, const granule *g,
     }
     if (st != DQO_OK)
         goto fail;
-    const bool fused = !shared && direct_fusable(in);
+    const bool fused = !shared && agg_fusable_count_sum(in);
     /* Tables beyond L2 miss on most rows: prefetch ahead (lanes never
      * apply there; they are for tables in L1). */
     const bool prefetch = lanes == 1 && 2 * cap * sizeof(int64_t) > cc.l2;

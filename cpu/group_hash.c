@@ -343,22 +343,6 @@ static bool hsm_applies(const grp_input *in)
            (uint64_t)s->max - (uint64_t)s->min <= UINT32_MAX;
 }
 
-/* True when the fused loop computes every aggregate: none, COUNT of a
- * column without NULLs (that is COUNT(*)), or one plain SUM of a 32-bit
- * column without NULLs on an input small enough for unchecked adds. */
-static bool hsm_fusable(const grp_input *in)
-{
-    if (in->naggs == 0)
-        return true;
-    if (in->naggs != 1 || in->aggs[0].valid != NULL)
-        return false;
-    const grp_agg *a = &in->aggs[0];
-    if (a->op == AGG_OP_COUNT)
-        return true;
-    return a->op == AGG_OP_SUM && in->rows < (UINT64_C(1) << 31) &&
-           (a->type == DQO_TYPE_I32 || a->type == DQO_TYPE_U32);
-}
-
 /* Fills slots [0, cap] as free: gid HSM_EMPTY_GID and, as key half, a
  * marker that no key probed there can equal. The probe compares a key
  * whose home is h with the key halves of slots h and h + 1, so the marker
@@ -433,7 +417,7 @@ static dqo_status hsm_init(hsmall *t, const grp_input *in, uint64_t est,
     t->cap = cap;
     t->gcap = (uint32_t)(cap / 2);
     t->base = (uint64_t)in->key_stats->min;
-    t->fused = hsm_fusable(in);
+    t->fused = agg_fusable_count_sum(in);
     t->lanes = t->fused && est * HSM_LANES * 16 <=
                                cc->l1d / HSM_LANES_L1_SHARE
                    ? HSM_LANES
