@@ -63,6 +63,13 @@ typedef struct plan_settings {
     /* Smallest density (distinct / range) for the direct array: below one
      * group per four slots a hash table of 2x the groups is smaller. */
     double direct_min_density;
+    /* Largest direct array, in multiples of one core's L2: each thread
+     * updates its own copy, so the array must live near the core. Measured
+     * on the 16-core Xeon host (bench/results): 100K dense groups (2.4 MB
+     * of entries) sphg 32-47 ms vs radix 81 ms; 1M groups (24 MB) sphg 116
+     * ms vs radix 101 ms; 10M groups sphg 619 ms vs radix 230 ms. The
+     * crossover lies between 1x and 10x L2; 4x sits inside it. */
+    double direct_max_l2;
     /* Clustered when runs <= distinct * (1 + this): the HLL estimate is
      * within ~1%, so 5% leaves room for its error (OG stays exact anyway,
      * it merges repeated runs). */

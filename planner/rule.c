@@ -4,7 +4,7 @@
  * the key column's statistics and the machine's cache sizes:
  *
  *   sorted or clustered by key       -> og     (no table at all)
- *   dense range, table fits the LLC  -> sphg   (key - min indexes an array)
+ *   dense range, array <= 4 x L2     -> sphg   (key - min indexes an array)
  *   estimated groups fit L2          -> hg     (private hash tables, merged)
  *   otherwise                        -> radix  (partitions sized to L2)
  *
@@ -24,6 +24,7 @@ void plan_settings_default(plan_settings *s)
     s->direct_max_range = UINT64_C(1) << 24;
     s->direct_min_density = 0.25;
     s->clustered_slack = 0.05;
+    s->direct_max_l2 = 4.0;
 }
 
 /* Bytes of one table entry: the key, COUNT(*) and one 8-byte accumulator per
@@ -106,13 +107,14 @@ void plan_choose_group(const plan_settings *s, const plan_machine *m,
                  ks->runs, ndv, 1.0 + s->clustered_slack);
     } else if (range <= s->direct_max_range &&
                density >= s->direct_min_density &&
-               range * entry <= m->l3_bytes) {
+               (double)(range * entry) <=
+                   s->direct_max_l2 * (double)m->l2_bytes) {
         plan_set(out, GRP_KERNEL_DIRECT);
         snprintf(out->why, sizeof out->why,
                  "dense keys: distinct %" PRIu64 " / range %" PRIu64
-                 " = %.2f >= %.2f, array of %" PRIu64 " KiB fits the LLC",
+                 " = %.2f >= %.2f, array of %" PRIu64 " KiB <= %.0f x L2",
                  ndv, range, density, s->direct_min_density,
-                 range * entry >> 10);
+                 range * entry >> 10, s->direct_max_l2);
     } else if (2 * ndv * entry <= m->l2_bytes) {
         plan_set(out, GRP_KERNEL_HASH);
         snprintf(out->why, sizeof out->why,

@@ -75,19 +75,35 @@ static void test_dense(void **state)
     assert_int_not_equal(choose(&server, stats(10000000, 999, 9000000, 0, 3999,
                                                DQO_ORDER_NONE), NULL),
                          GRP_KERNEL_DIRECT);
-    /* Range exactly at direct_max_range, but the array must fit the LLC. */
+    /* Range exactly at direct_max_range, with an L2 large enough. */
     plan_machine big = server;
-    big.l3_bytes = UINT64_C(1) << 40;
+    big.l2_bytes = UINT64_C(1) << 40;
     assert_int_equal(choose(&big, stats(100000000, 1 << 24, 99000000, 0,
                                         (1 << 24) - 1, DQO_ORDER_NONE), NULL),
                      GRP_KERNEL_DIRECT);
     assert_int_not_equal(choose(&big, stats(100000000, 1 << 24, 99000000, 0,
                                             1 << 24, DQO_ORDER_NONE), NULL),
                          GRP_KERNEL_DIRECT);
-    /* 10M dense groups do not fit a 32 MiB LLC: radix instead. */
+    /* 1M and 10M dense groups need arrays far beyond 4 x L2: radix. */
     assert_int_equal(choose(&server, stats(100000000, 10000000, 99000000, 0,
                                            9999999, DQO_ORDER_NONE), NULL),
                      GRP_KERNEL_RADIX);
+    assert_int_equal(choose(&server, stats(100000000, 1000000, 99000000, 0,
+                                           999999, DQO_ORDER_NONE), NULL),
+                     GRP_KERNEL_RADIX);
+    /* 100K dense groups (2.3 MiB of 24-byte entries) stay direct; exactly
+     * at 4 x L2 is direct, one slot more is not. */
+    assert_int_equal(choose(&server, stats(100000000, 100000, 99000000, 0,
+                                           99999, DQO_ORDER_NONE), NULL),
+                     GRP_KERNEL_DIRECT);
+    const int64_t at = (int64_t)(4 * server.l2_bytes / 24);
+    assert_int_equal(choose(&server, stats(100000000, (uint64_t)at, 99000000,
+                                           0, at - 1, DQO_ORDER_NONE), NULL),
+                     GRP_KERNEL_DIRECT);
+    assert_int_not_equal(choose(&server, stats(100000000, (uint64_t)at + 1,
+                                               99000000, 0, at,
+                                               DQO_ORDER_NONE), NULL),
+                         GRP_KERNEL_DIRECT);
 }
 
 static void test_sparse(void **state)
