@@ -302,7 +302,7 @@ dqo_status cpu_group_direct(const grp_input *in, const granule *g,
     const bool fused_sum = fused && in->naggs == 1 &&
                            in->aggs[0].op == AGG_OP_SUM;
     if (fused_sum) {
-        pairs = mem_alloc((size_t)ntabs * 2 * cap * sizeof(int64_t));
+        pairs = mem_scratch_alloc((size_t)ntabs * 2 * cap * sizeof(int64_t));
         if (pairs == NULL) {
             st = DQO_ENOMEM;
             goto fail;
@@ -427,6 +427,6 @@ done:
     mem_free(tabs);
     mem_free(nonempty);
     mem_free(flags);
-    mem_free(pairs);
+    mem_scratch_free(pairs);
     return st;
 }

@@ -907,7 +907,7 @@ partitioned:;
     wc = mem_alloc((size_t)T * P * RF_LINE * sizeof *wc);
     pstart = mem_calloc(P + 1, sizeof *pstart);
     gcount = mem_calloc(P + 1, sizeof *gcount);
-    pbuf = mem_alloc(rows * sizeof *pbuf);
+    pbuf = mem_scratch_alloc(rows * sizeof *pbuf);
     wbuf = mem_calloc((size_t)T, sizeof *wbuf);
     wcap = mem_calloc((size_t)T, sizeof *wcap);
     wlen = mem_calloc((size_t)T, sizeof *wlen);
@@ -1081,7 +1081,7 @@ done:
     mem_free(wc);
     mem_free(pstart);
     mem_free(gcount);
-    mem_free(pbuf);
+    mem_scratch_free(pbuf);
     mem_free(wbuf);
     mem_free(wcap);
     mem_free(wlen);
@@ -1133,7 +1133,7 @@ dqo_status cpu_group_radix(const grp_input *in, const granule *g,
     cur = mem_calloc((size_t)T * P, sizeof *cur);
     pstart = mem_calloc(P + 1, sizeof *pstart);
     gcount = mem_calloc(P + 1, sizeof *gcount);
-    kbuf = mem_alloc(in->rows * ksz);
+    kbuf = mem_scratch_alloc(in->rows * ksz);
     htabs = mem_calloc((size_t)T, sizeof *htabs);
     dtabs = mem_calloc((size_t)T, sizeof *dtabs);
     flags = mem_calloc((size_t)T, sizeof *flags);
@@ -1145,7 +1145,7 @@ dqo_status cpu_group_radix(const grp_input *in, const granule *g,
     grp_agg sub_aggs[GRP_MAX_AGGS];
     for (int a = 0; a < in->naggs; a++) {
         sub_aggs[a] = in->aggs[a];
-        abuf[a] = mem_alloc(in->rows * radix_type_size(in->aggs[a].type));
+        abuf[a] = mem_scratch_alloc(in->rows * radix_type_size(in->aggs[a].type));
         if (abuf[a] == NULL)
             goto nomem;
         sub_aggs[a].data = abuf[a];
@@ -1340,14 +1340,14 @@ done:
         for (int b = 0; b < T; b++)
             agg_table_free(&dtabs[b], in);
     for (int a = 0; a < GRP_MAX_AGGS; a++) {
-        mem_free(abuf[a]);
+        mem_scratch_free(abuf[a]);
         mem_free(vbuf[a]);
     }
     mem_free(hist);
     mem_free(cur);
     mem_free(pstart);
     mem_free(gcount);
-    mem_free(kbuf);
+    mem_scratch_free(kbuf);
     mem_free(htabs);
     mem_free(dtabs);
     mem_free(flags);

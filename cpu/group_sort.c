@@ -473,8 +473,8 @@ dqo_status cpu_group_sort(const grp_input *in, const granule *g,
     const unsigned rbits = in->naggs == 0 ? 0 : rs_bits(n > 0 ? n - 1 : 0);
     const bool wide = kbits + rbits > 64;
     dqo_status st = DQO_OK;
-    uint64_t *a = mem_alloc(n * sizeof *a);
-    uint64_t *tmp = mem_alloc(n * sizeof *tmp);
+    uint64_t *a = mem_scratch_alloc(n * sizeof *a);
+    uint64_t *tmp = mem_scratch_alloc(n * sizeof *tmp);
     uint32_t *rows = wide ? mem_alloc(n * sizeof *rows) : NULL;
     uint32_t *rtmp = wide ? mem_alloc(n * sizeof *rtmp) : NULL;
     if (a == NULL || tmp == NULL || (wide && (rows == NULL || rtmp == NULL))) {
@@ -511,14 +511,14 @@ dqo_status cpu_group_sort(const grp_input *in, const granule *g,
     snprintf(out->detail, sizeof out->detail,
              "%s pairs, %u key bits in %u passes, ranges x%d",
              wide ? "wide" : "packed", kbits, passes, nr);
-    mem_free(a);
-    mem_free(tmp);
+    mem_scratch_free(a);
+    mem_scratch_free(tmp);
     mem_free(rows);
     mem_free(rtmp);
     return DQO_OK;
 fail:
-    mem_free(a);
-    mem_free(tmp);
+    mem_scratch_free(a);
+    mem_scratch_free(tmp);
     mem_free(rows);
     mem_free(rtmp);
     return st;

@@ -4,6 +4,7 @@
  */
 #include "engine/alloc.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -81,4 +82,80 @@ void mem_free(void *p)
         return;
     atomic_fetch_sub(&mem_live, 1);
     free((char *)p - MEM_HEADER);
+}
+
+/* ------------------------------------------------------- scratch blocks */
+
+static pthread_mutex_t scratch_lock = PTHREAD_MUTEX_INITIALIZER;
+static void *scratch_kept[MEM_SCRATCH_BLOCKS];
+
+/* Releases a kept block (not counted as live) to the system. */
+static void mem_scratch_free_kept_(void *p)
+{
+    free((char *)p - MEM_HEADER);
+}
+
+static size_t mem_size(const void *p)
+{
+    return *(const size_t *)((const char *)p - MEM_HEADER);
+}
+
+void *mem_scratch_alloc(size_t bytes)
+{
+    /* Kept blocks are MEM_SCRATCH_MIN or more and serve at least half. */
+    if (bytes >= MEM_SCRATCH_MIN / 2) {
+        /* The smallest kept block that holds `bytes` and is not more than
+         * twice as large (a far larger one is better left to a big query). */
+        pthread_mutex_lock(&scratch_lock);
+        int best = -1;
+        for (int i = 0; i < MEM_SCRATCH_BLOCKS; i++) {
+            void *b = scratch_kept[i];
+            if (b != NULL && mem_size(b) >= bytes && mem_size(b) / 2 <= bytes &&
+                (best < 0 || mem_size(b) < mem_size(scratch_kept[best])))
+                best = i;
+        }
+        void *p = best >= 0 ? scratch_kept[best] : NULL;
+        if (best >= 0)
+            scratch_kept[best] = NULL;
+        pthread_mutex_unlock(&scratch_lock);
+        if (p != NULL) {
+            if (mem_should_fail()) {
+                mem_scratch_free_kept_(p);
+                return NULL;
+            }
+            atomic_fetch_add(&mem_live, 1);
+            return p;
+        }
+    }
+    return mem_alloc(bytes);
+}
+
+void mem_scratch_free(void *p)
+{
+    if (p == NULL)
+        return;
+    if (mem_size(p) >= MEM_SCRATCH_MIN) {
+        pthread_mutex_lock(&scratch_lock);
+        for (int i = 0; i < MEM_SCRATCH_BLOCKS; i++) {
+            if (scratch_kept[i] == NULL) {
+                scratch_kept[i] = p;
+                atomic_fetch_sub(&mem_live, 1);
+                p = NULL;
+                break;
+            }
+        }
+        pthread_mutex_unlock(&scratch_lock);
+    }
+    mem_free(p);
+}
+
+void mem_scratch_trim(void)
+{
+    pthread_mutex_lock(&scratch_lock);
+    for (int i = 0; i < MEM_SCRATCH_BLOCKS; i++) {
+        if (scratch_kept[i] != NULL)
+            free((char *)scratch_kept[i] - MEM_HEADER);
+        scratch_kept[i] = NULL;
+    }
+    pthread_mutex_unlock(&scratch_lock);
 }

@@ -22,6 +22,20 @@ void *mem_realloc(void *p, size_t bytes);
 char *mem_strdup(const char *s);
 void mem_free(void *p);
 
+/* Scratch blocks: large buffers a kernel uses and frees within one call
+ * (partition buffers, sort buffers). Blocks of MEM_SCRATCH_MIN bytes or more
+ * are kept after mem_scratch_free (at most MEM_SCRATCH_BLOCKS of them) and
+ * handed to the next mem_scratch_alloc that fits, so repeated queries do
+ * not fault in hundreds of MB of fresh pages each time, as a buffer pool
+ * does. The contents of a block are undefined. Kept blocks are not counted
+ * by mem_outstanding and are released by mem_scratch_trim (called when the
+ * last context is destroyed). */
+#define MEM_SCRATCH_MIN ((size_t)16 << 20)
+#define MEM_SCRATCH_BLOCKS 4
+void *mem_scratch_alloc(size_t bytes);
+void mem_scratch_free(void *p);
+void mem_scratch_trim(void);
+
 /* Test hook: after mem_fail_after(n) the n-th allocation from now fails
  * (n = 1: the next one), once; n = 0 disarms it. Thread-safe. */
 void mem_fail_after(long n);

@@ -3,12 +3,16 @@
  * model, the back-ends, and the last error's text.
  */
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "engine/engine_int.h"
 #include "topology/topology.h"
+
+/* Live contexts: kept scratch blocks are released with the last one. */
+static atomic_int ctx_live;
 
 dqo_status dqo_ctx_create(dqo_ctx **out)
 {
@@ -24,11 +28,19 @@ dqo_status dqo_ctx_create(dqo_ctx **out)
     ctx->cpu->configure(&ctx->machine);
     const char *trace = getenv("DQO_TRACE");
     ctx->trace = trace != NULL && *trace != '\0' && strcmp(trace, "0") != 0;
+    atomic_fetch_add(&ctx_live, 1);
     *out = ctx;
     return DQO_OK;
 }
 
-void dqo_ctx_destroy(dqo_ctx *ctx) { mem_free(ctx); }
+void dqo_ctx_destroy(dqo_ctx *ctx)
+{
+    if (ctx == NULL)
+        return;
+    mem_free(ctx);
+    if (atomic_fetch_sub(&ctx_live, 1) == 1)
+        mem_scratch_trim();
+}
 
 const char *dqo_ctx_errmsg(const dqo_ctx *ctx)
 {
