@@ -21,6 +21,13 @@
  * COUNT(*) plus one SUM of a 32-bit column without NULLs (the paper's
  * experiment) runs a fused loop that reads a key and a value and updates two
  * words; every other combination goes through agg_update one chunk at a time.
+ * The fused loop has two more variants, chosen from the statistics and the
+ * cache sizes: when the keys come in runs (rows / runs >= DIRECT_RUN_MIN,
+ * sorted or clustered input) a run's totals stay in registers and reach the
+ * table once per run; when the table exceeds L2 the slot DIRECT_PREFETCH
+ * rows ahead is prefetched, so DRAM misses overlap. Private tables are
+ * initialised by their own threads (first touch in parallel), and the pair
+ * scratch is a kept scratch block (mem_scratch_alloc).
  *
  * Output: the slots with a count above zero, in key order.
  * Reference: the DQO paper, Section 5.1 (SPHG).
