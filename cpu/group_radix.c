@@ -134,6 +134,28 @@ static void radix_scatter(const grp_input *in, const void *src, void *dst,
     }
 }
 
+/* Prefix sums over per-thread histograms hist[T][P]: pstart[p] becomes
+ * partition p's first row (pstart[P] the total) and hist[b][p] thread b's
+ * first row inside it, in (partition, thread) order. Returns the largest
+ * partition's rows. */
+static uint64_t radix_prefix(uint64_t *hist, int T, uint64_t P,
+                             uint64_t *pstart)
+{
+    uint64_t max_rows = 0, acc_rows = 0;
+    for (uint64_t p = 0; p < P; p++) {
+        pstart[p] = acc_rows;
+        for (int b = 0; b < T; b++) {
+            const uint64_t n = hist[(size_t)b * P + p];
+            hist[(size_t)b * P + p] = acc_rows;
+            acc_rows += n;
+        }
+        const uint64_t np = acc_rows - pstart[p];
+        max_rows = np > max_rows ? np : max_rows;
+    }
+    pstart[P] = acc_rows;
+    return max_rows;
+}
+
 /* The partition buffers are as large as the input and written once, in
  * random order across 2^bits streams: with 4 KiB pages their first-touch
  * faults cost as much as the scatter itself, so ask for huge pages (a hint;
@@ -925,18 +947,7 @@ partitioned:;
         const uint64_t hi = rows * (uint64_t)(b + 1) / (uint64_t)T;
         rf_hist(keys, lo, hi, kmin32, shift, hist + (size_t)b * P);
     }
-    uint64_t max_rows = 0, acc_rows = 0;
-    for (uint64_t p = 0; p < P; p++) {
-        pstart[p] = acc_rows;
-        for (int b = 0; b < T; b++) {
-            const uint64_t n = hist[(size_t)b * P + p];
-            hist[(size_t)b * P + p] = acc_rows;
-            acc_rows += n;
-        }
-        const uint64_t np = acc_rows - pstart[p];
-        max_rows = np > max_rows ? np : max_rows;
-    }
-    pstart[P] = acc_rows;
+    const uint64_t max_rows = radix_prefix(hist, T, P, pstart);
     /* Pass 2: one scatter of packed items. Each thread's segments are its
      * own, so it also takes the first-touch page faults of its pages. */
 #pragma omp parallel num_threads(T)
@@ -1178,18 +1189,7 @@ dqo_status cpu_group_radix(const grp_input *in, const granule *g,
         }
     }
     /* Prefix sums: partition starts, and each thread's offset in each. */
-    uint64_t max_rows = 0, acc_rows = 0;
-    for (uint64_t p = 0; p < P; p++) {
-        pstart[p] = acc_rows;
-        for (int b = 0; b < T; b++) {
-            const uint64_t n = hist[(size_t)b * P + p];
-            hist[(size_t)b * P + p] = acc_rows;
-            acc_rows += n;
-        }
-        const uint64_t np = acc_rows - pstart[p];
-        max_rows = np > max_rows ? np : max_rows;
-    }
-    pstart[P] = acc_rows;
+    const uint64_t max_rows = radix_prefix(hist, T, P, pstart);
 
     /* Pass 2: scatter every column, one column at a time. */
 #pragma omp parallel num_threads(T)
