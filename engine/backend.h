@@ -92,7 +92,6 @@ typedef enum grp_kernel {
 } grp_kernel;
 
 const char *grp_kernel_name(grp_kernel k);
-const char *grp_kernel_what(grp_kernel k);
 /* -1 when `name` is not a kernel name. */
 int grp_kernel_parse(const char *name);
 

@@ -152,8 +152,6 @@ static dqo_status densify(dqo_ctx *ctx, key_comp *c, uint64_t rows)
                           : rank_of(d, nd, (int64_t)c->codes[i]) + off;
     mem_free(c->distinct);
     c->distinct = d;
-    c->ndistinct = nd;
-    c->dense_off = off;
     c->bits = bits_for(nd + off);
     c->densified = true;
     return DQO_OK;
@@ -343,7 +341,7 @@ static void comp_decode(const key_plan *kp, int ci, uint64_t code,
         return;
     }
     if (k->densified)
-        code = (uint64_t)k->distinct[code - k->dense_off];
+        code = (uint64_t)k->distinct[code - (k->has_null ? 1 : 0)];
     if (o == NULL) {
         uint64_t mask = (UINT64_C(1) << k->lo_bits) - 1;
         comp_decode(kp, k->child_hi, code >> k->lo_bits, g, outs);

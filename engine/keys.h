@@ -19,9 +19,9 @@ typedef struct key_comp {
     int64_t base;           /* integer codes are value - base (+1 if NULLs) */
     unsigned bits, shift;   /* width in, and position in, the packed key */
     uint64_t *codes;        /* per-row codes while packing */
-    bool densified;         /* codes are ranks into `distinct` */
+    bool densified;         /* codes are ranks into `distinct` (+1 when the
+                               component has NULLs, which keep code 0) */
     int64_t *distinct;      /* sorted distinct pre-rank codes */
-    uint64_t ndistinct, dense_off;
     bool merged_away;       /* part of a pair below */
     int child_hi, child_lo; /* a pair: code = hi << lo_bits | lo */
     unsigned lo_bits;

@@ -76,20 +76,9 @@ static const char *const kernel_names[GRP_KERNEL_COUNT_ + 1] = {
 #undef GRP_KERNEL_NAME_
         NULL};
 
-static const char *const kernel_whats[GRP_KERNEL_COUNT_] = {
-#define GRP_KERNEL_WHAT_(e, name, what) what,
-    GRP_KERNEL_LIST(GRP_KERNEL_WHAT_)
-#undef GRP_KERNEL_WHAT_
-};
-
 const char *grp_kernel_name(grp_kernel k)
 {
     return (unsigned)k < GRP_KERNEL_COUNT_ ? kernel_names[k] : "unknown";
-}
-
-const char *grp_kernel_what(grp_kernel k)
-{
-    return (unsigned)k < GRP_KERNEL_COUNT_ ? kernel_whats[k] : "unknown";
 }
 
 int grp_kernel_parse(const char *name)
