@@ -30,9 +30,10 @@ void mem_fail_after(long n) { atomic_store(&mem_countdown, n > 0 ? n : 0); }
 
 long mem_outstanding(void) { return atomic_load(&mem_live); }
 
-void *mem_alloc(size_t bytes)
+/* mem_alloc without the failure hook (callers have consulted it). */
+static void *mem_alloc_unchecked(size_t bytes)
 {
-    if (mem_should_fail() || bytes > SIZE_MAX - MEM_HEADER)
+    if (bytes > SIZE_MAX - MEM_HEADER)
         return NULL;
     void *base = NULL;
     if (posix_memalign(&base, MEM_HEADER, bytes + MEM_HEADER) != 0)
@@ -40,6 +41,11 @@ void *mem_alloc(size_t bytes)
     *(size_t *)base = bytes;
     atomic_fetch_add(&mem_live, 1);
     return (char *)base + MEM_HEADER;
+}
+
+void *mem_alloc(size_t bytes)
+{
+    return mem_should_fail() ? NULL : mem_alloc_unchecked(bytes);
 }
 
 void *mem_calloc(size_t n, size_t size)
@@ -89,12 +95,6 @@ void mem_free(void *p)
 static pthread_mutex_t scratch_lock = PTHREAD_MUTEX_INITIALIZER;
 static void *scratch_kept[MEM_SCRATCH_BLOCKS];
 
-/* Releases a kept block (not counted as live) to the system. */
-static void mem_scratch_free_kept_(void *p)
-{
-    free((char *)p - MEM_HEADER);
-}
-
 static size_t mem_size(const void *p)
 {
     return *(const size_t *)((const char *)p - MEM_HEADER);
@@ -102,6 +102,8 @@ static size_t mem_size(const void *p)
 
 void *mem_scratch_alloc(size_t bytes)
 {
+    if (mem_should_fail())
+        return NULL;
     /* Kept blocks are MEM_SCRATCH_MIN or more and serve at least half. */
     if (bytes >= MEM_SCRATCH_MIN / 2) {
         /* The smallest kept block that holds `bytes` and is not more than
@@ -119,15 +121,11 @@ void *mem_scratch_alloc(size_t bytes)
             scratch_kept[best] = NULL;
         pthread_mutex_unlock(&scratch_lock);
         if (p != NULL) {
-            if (mem_should_fail()) {
-                mem_scratch_free_kept_(p);
-                return NULL;
-            }
             atomic_fetch_add(&mem_live, 1);
             return p;
         }
     }
-    return mem_alloc(bytes);
+    return mem_alloc_unchecked(bytes);
 }
 
 void mem_scratch_free(void *p)
