@@ -22,6 +22,11 @@
 #     duckdb     build, then bench/duckdb_compare.py on every core, reps 5
 #                                                             (about 3-4 min)
 #     smoke      build, then bench/smoke.sh (1M rows)         (about 1 min)
+#     topology   build with tests, run the topology, placement, OpenCL and
+#                calibration tests (PoCL and the GPU), `dqo devices`, a
+#                timed `dqo calibrate` and `dqo calibrate --quick`, then
+#                bench_scaling (threads 1..all, 100M rows) against the
+#                calibrated bandwidth                         (about 5 min)
 #
 # Every phase writes OUTDIR/machine.txt (lscpu, memory, compiler, versions)
 # and OUTDIR/<phase>.log (everything printed), and its CSV:
@@ -31,7 +36,7 @@
 set -uo pipefail
 
 out=${1:?usage: run_device.sh OUTDIR PHASE}
-phase=${2:?usage: run_device.sh OUTDIR PHASE (grid-all|grid-1|grid-1a|grid-1b|duckdb|smoke)}
+phase=${2:?usage: run_device.sh OUTDIR PHASE (grid-all|grid-1|grid-1a|grid-1b|duckdb|smoke|topology)}
 rows=${ROWS:-100M}
 start=$SECONDS
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -42,7 +47,7 @@ log="$out/${phase}.log"
 say() { echo "[run_device $(date +%T) +$((SECONDS - start))s] $*" | tee -a "$log" >&2; }
 
 case $phase in
-  grid-all|grid-1|grid-1a|grid-1b|duckdb|smoke) ;;
+  grid-all|grid-1|grid-1a|grid-1b|duckdb|smoke|topology) ;;
   *) echo "unknown phase '$phase'" >&2; exit 2 ;;
 esac
 
@@ -51,6 +56,11 @@ esac
 if [ -f .device/setup.sh ] && [ -z "${RUN_DEVICE_NO_SETUP:-}" ]; then
   # shellcheck disable=SC1091
   source .device/setup.sh
+  # hwloc's PCI and OpenCL plugins (libhwloc-plugins, carried in
+  # .device/debs) show the GPU as an OS device with its PCI bus id.
+  if [ -d /tmp/pfx/usr/lib/x86_64-linux-gnu/hwloc ]; then
+    export HWLOC_PLUGINS_PATH=/tmp/pfx/usr/lib/x86_64-linux-gnu/hwloc
+  fi
 fi
 
 {
@@ -69,8 +79,15 @@ fi
 } > "$out/machine.txt" 2>&1
 
 say "building Release into build-dev"
-if ! { cmake -B build-dev -DCMAKE_BUILD_TYPE=Release -DDQO_BUILD_TESTS=OFF &&
-       cmake --build build-dev -j"$(nproc)" --target dqo bench_group_grid dqo_cli; } \
+tests=OFF
+targets="dqo bench_group_grid dqo_cli"
+if [ "$phase" = topology ]; then
+  tests=ON
+  targets="all"
+fi
+# shellcheck disable=SC2086
+if ! { cmake -B build-dev -DCMAKE_BUILD_TYPE=Release -DDQO_BUILD_TESTS=$tests &&
+       cmake --build build-dev -j"$(nproc)" --target $targets; } \
        >> "$log" 2>&1; then
   say "BUILD FAILED (see $log)"
   tail -40 "$log" >&2
@@ -133,6 +150,30 @@ case $phase in
     bash bench/smoke.sh build-dev 2>&1 | tee -a "$log"
     rc=${PIPESTATUS[0]}
     cp build-dev/smoke/*.csv "$out/" 2>/dev/null || true
+    ;;
+  topology)
+    say "tests: topology, placement, OpenCL, CPU calibration"
+    (cd build-dev && ctest --output-on-failure -R 'topology|place|opencl|calibrate|cli_machine' \
+       --timeout 300) 2>&1 | tee -a "$log" "$out/tests.log"
+    [ "${PIPESTATUS[0]}" = 0 ] || rc=1
+    lstopo-no-graphics > "$out/lstopo.txt" 2>&1 || true
+    export DQO_PROFILE="$out/profile.txt"
+    say "dqo calibrate (full)"
+    t0=$(date +%s.%N)
+    ./build-dev/dqo calibrate --no-progress > "$out/calibrate.txt" 2> "$out/calibrate.err" || rc=1
+    t1=$(date +%s.%N)
+    echo "calibrate_seconds $(awk "BEGIN{print $t1 - $t0}")" | tee -a "$log" "$out/calibrate_times.txt"
+    say "dqo calibrate --quick"
+    t0=$(date +%s.%N)
+    ./build-dev/dqo calibrate --quick --no-progress --output "$out/profile-quick.txt" \
+      > "$out/calibrate-quick.txt" 2> "$out/calibrate-quick.err" || rc=1
+    t1=$(date +%s.%N)
+    echo "calibrate_quick_seconds $(awk "BEGIN{print $t1 - $t0}")" | tee -a "$log" "$out/calibrate_times.txt"
+    ./build-dev/dqo devices > "$out/devices.txt" 2>&1 || rc=1
+    ./build-dev/dqo devices --json > "$out/devices.json" 2>&1 || rc=1
+    say "bench_scaling --rows $rows"
+    ./build-dev/bench_scaling --rows "$rows" --out "$out/scaling.csv" 2>&1 | tee -a "$log"
+    [ "${PIPESTATUS[0]}" = 0 ] || rc=1
     ;;
 esac
 say "phase $phase done, exit status $rc, $((SECONDS - start)) s"

@@ -1,7 +1,10 @@
 /*
  * backend.c - the CPU back-end's ops table: statistics, grouping dispatch to
- * the kernel families (one file each), dataset generation, and the cache
- * sizes the kernels size their tables from.
+ * the kernel families (one file each), dataset generation, calibration,
+ * placed copies, and the cache sizes the kernels size their tables from.
+ *
+ * Every op binds its team of worker threads to cores first and gives the
+ * caller's thread its own binding back at the end (place.c).
  */
 #include "cpu/cpu_int.h"
 
@@ -21,8 +24,7 @@ void cpu_set_caches(const cpu_caches *c)
         cpu_cache_sizes.l3 = c->l3;
 }
 
-static dqo_status cpu_group(const grp_input *in, const granule *g,
-                            grp_output *out)
+dqo_status cpu_group(const grp_input *in, const granule *g, grp_output *out)
 {
     switch (g->kernel) {
     case GRP_KERNEL_HASH: return cpu_group_hash(in, g, out);
@@ -35,6 +37,61 @@ static dqo_status cpu_group(const grp_input *in, const granule *g,
     }
 }
 
+/* ------------------------------------------------ ops, with bound teams */
+
+static dqo_status cpu_stats_op(dqo_type type, const void *data,
+                               const uint8_t *valid, uint64_t rows, int threads,
+                               dqo_column_stats *out)
+{
+    void *saved = cpu_team_bind(threads);
+    const dqo_status st = cpu_stats(type, data, valid, rows, threads, out);
+    cpu_team_release(saved);
+    return st;
+}
+
+static dqo_status cpu_group_op(const grp_input *in, const granule *g,
+                               grp_output *out)
+{
+    void *saved = cpu_team_bind(in->threads);
+    const dqo_status st = cpu_group(in, g, out);
+    cpu_team_release(saved);
+    return st;
+}
+
+static dqo_status cpu_gen_grouping_op(uint32_t *keys, int32_t *vals,
+                                      uint64_t rows, uint64_t groups,
+                                      bool sorted, bool sparse, uint64_t seed,
+                                      int threads)
+{
+    void *saved = cpu_team_bind(threads);
+    const dqo_status st = cpu_gen_grouping(keys, vals, rows, groups, sorted,
+                                           sparse, seed, threads);
+    cpu_team_release(saved);
+    return st;
+}
+
+static dqo_status cpu_calibrate_op(int dev, const calib_opts *o,
+                                   plan_calib *out, char *err, size_t errlen)
+{
+    /* Calibration binds its teams over the location's cores itself. */
+    void *saved = cpu_team_save();
+    const dqo_status st = cpu_calibrate(dev, o, out, err, errlen);
+    cpu_team_release(saved);
+    return st;
+}
+
+static void cpu_place_copy_op(void *dst, const void *src, size_t bytes,
+                              int threads)
+{
+    if (threads <= 1 || bytes < CPU_PLACE_COPY_PARALLEL_MIN) {
+        cpu_place_copy(dst, src, bytes, 1);
+        return;
+    }
+    void *saved = cpu_team_bind(threads);
+    cpu_place_copy(dst, src, bytes, threads);
+    cpu_team_release(saved);
+}
+
 static void cpu_configure(const plan_machine *m)
 {
     cpu_caches c = {m->l1d_bytes, m->l2_bytes, m->l3_bytes};
@@ -43,8 +100,10 @@ static void cpu_configure(const plan_machine *m)
 
 const backend_ops cpu_backend = {
     .name = "cpu",
-    .stats = cpu_stats,
-    .group = cpu_group,
-    .gen_grouping = cpu_gen_grouping,
+    .stats = cpu_stats_op,
+    .group = cpu_group_op,
+    .gen_grouping = cpu_gen_grouping_op,
     .configure = cpu_configure,
+    .calibrate = cpu_calibrate_op,
+    .place_copy = cpu_place_copy_op,
 };

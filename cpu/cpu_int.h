@@ -123,6 +123,60 @@ typedef struct cpu_caches {
 void cpu_get_caches(cpu_caches *c);
 void cpu_set_caches(const cpu_caches *c);
 
+/* backend.c: runs one grouping with the kernel family g->kernel (no thread
+ * binding: the caller's op binds the team). */
+dqo_status cpu_group(const grp_input *in, const granule *g, grp_output *out);
+
+/* ------------------------------------------------------------------------
+ * place.c: thread placement and parallel first-touch copies.
+ *
+ * Every op binds its team first (cpu_team_bind) and gives the caller's
+ * thread its own binding back at the end (cpu_team_release). All of these
+ * do nothing when topo_can_bind() is false.
+ * ------------------------------------------------------------------------ */
+
+/* Saves the calling (master) thread's binding, then binds worker t of a
+ * team of `threads` (the master is t = 0) to core
+ * topo_core_of_thread(t, threads). Later parallel regions of the op with at
+ * most `threads` threads run on these bound threads. Returns the master's
+ * saved binding (NULL when nothing was saved); pass it to cpu_team_release,
+ * which frees it. */
+void *cpu_team_bind(int threads);
+/* Only saves the master's binding, for ops that bind their teams themselves
+ * with cpu_team_place (calibration). Release with cpu_team_release. */
+void *cpu_team_save(void);
+/* Binds thread t of a team of `threads` to core
+ * first_core + t * ncores / threads (ncores <= 0: topo_core_of_thread), the
+ * master included unless cpu_team_save could not save its binding; nothing
+ * is saved. A thread already bound to its core makes no system call. */
+void cpu_team_place(int threads, int first_core, int ncores);
+/* Restores the binding saved by cpu_team_bind or cpu_team_save on the
+ * calling thread and frees it (NULL: does nothing). */
+void cpu_team_release(void *saved);
+/* For tests: binds a team as an op of `threads` threads would, records the
+ * PU each thread runs on (topo_current_pu, -1 unknown) in pu_out[t]
+ * (`threads` entries), restores the master and returns the team size the
+ * runtime granted. */
+int cpu_team_where(int threads, int *pu_out);
+
+/* Copies below this size run on the calling thread (and the op binds
+ * nothing): waking the team would cost more than the copy saves, and so
+ * small a column's placement does not matter. */
+#define CPU_PLACE_COPY_PARALLEL_MIN ((size_t)1 << 20)
+
+/* Copies `bytes` from src to dst, thread t of `threads` copying the bytes
+ * of rows [rows * t / threads, rows * (t + 1) / threads) of any element
+ * size, with the split points moved down to 4 KiB pages of dst: a fresh
+ * dst's pages land by first touch on the NUMA node of the thread whose
+ * kernels scan them. dst and src must not overlap. */
+void cpu_place_copy(void *dst, const void *src, size_t bytes, int threads);
+
+/* calibrate.c: the CPU location's micro-benchmarks (see backend_ops
+ * calibrate). Binds its teams over [o->first_core, + o->ncores) itself;
+ * the caller saves and restores the master's binding (cpu_team_save). */
+dqo_status cpu_calibrate(int dev, const calib_opts *o, plan_calib *out,
+                         char *err, size_t errlen);
+
 /* The kernels, one file each (group_*.c). Each returns DQO_OK with `out`
  * filled, or an error with nothing allocated in `out`. */
 dqo_status cpu_group_hash(const grp_input *in, const granule *g,
@@ -192,6 +246,12 @@ typedef struct cpu_htab {
  * On failure nothing is left allocated. Free with cpu_htab_free. */
 dqo_status cpu_htab_init(cpu_htab *h, const grp_input *in, int64_t base,
                          int shift, uint64_t groups);
+/* The same allocation with the slots left untouched: the thread that will
+ * use the table empties it with cpu_htab_clear first, so that the table's
+ * pages are placed on that thread's NUMA node (first touch). Free with
+ * cpu_htab_free (also when it was never cleared). */
+dqo_status cpu_htab_alloc(cpu_htab *h, const grp_input *in, int64_t base,
+                          int shift, uint64_t groups);
 /* Empties the table for reuse with a new base (keeps its capacity). */
 void cpu_htab_clear(cpu_htab *h, const grp_input *in, int64_t base);
 void cpu_htab_free(cpu_htab *h, const grp_input *in);

@@ -326,9 +326,11 @@ dqo_status cpu_group_bsearch(const grp_input *in, const granule *g,
     agg_table_reset(&priv[0], in, 0, groups);
     for (int t = 0; t < nr; t++)
         flags[t].overflow_agg = -1;
+    /* Private tables are initialised below by their own threads, so that
+     * first touch places their pages on those threads' NUMA nodes. */
     if (!shared)
         for (int t = 1; t < nr; t++) {
-            st = agg_table_init(&priv[t], in, groups);
+            st = agg_table_alloc(&priv[t], in, groups);
             if (st != DQO_OK)
                 goto fail;
         }
@@ -340,6 +342,8 @@ dqo_status cpu_group_bsearch(const grp_input *in, const granule *g,
         uint32_t *restrict p = pos + (size_t)t * AGG_CHUNK;
         int64_t *restrict k = kc + (size_t)t * AGG_CHUNK;
         agg_table *tab = shared ? &priv[0] : &priv[t];
+        if (!shared && t > 0)
+            agg_table_reset(tab, in, 0, groups);
         for (uint64_t i = b; i < e; i += AGG_CHUNK) {
             const uint32_t c = (uint32_t)(e - i < AGG_CHUNK ? e - i : AGG_CHUNK);
             bsg_load(in, i, c, k);

@@ -77,8 +77,12 @@ static inline uint64_t hash_home(uint64_t off, int shift, uint64_t mask)
 
 /* --------------------------------------------------- the private table */
 
+/* Allocates a table of `cap` slots; with `init` its slots are emptied too,
+ * else the first cpu_htab_clear does that (in the thread that will use the
+ * table, so that its pages are placed by first touch on that thread's NUMA
+ * node). */
 static dqo_status htab_alloc(cpu_htab *h, const grp_input *in, int64_t base,
-                             int shift, uint64_t cap)
+                             int shift, uint64_t cap, bool init)
 {
     memset(h, 0, sizeof *h);
     if (cap > HASH_MAX_CAP)
@@ -91,21 +95,33 @@ static dqo_status htab_alloc(cpu_htab *h, const grp_input *in, int64_t base,
     h->offs = mem_alloc(cap * sizeof *h->offs);
     if (h->offs == NULL)
         return DQO_ENOMEM;
-    memset(h->offs, 0xff, cap * sizeof *h->offs);
-    dqo_status st = agg_table_init(&h->acc, in, cap + 1);
+    dqo_status st = agg_table_alloc(&h->acc, in, cap + 1);
     if (st != DQO_OK) {
         mem_free(h->offs);
         h->offs = NULL;
+        return st;
     }
-    return st;
+    if (init)
+        cpu_htab_clear(h, in, base);
+    return DQO_OK;
+}
+
+static uint64_t htab_cap_for(uint64_t groups)
+{
+    const uint64_t want = groups > HASH_MAX_CAP / 2 ? HASH_MAX_CAP : 2 * groups;
+    return hash_pow2_at_least(want < 16 ? 16 : want);
 }
 
 dqo_status cpu_htab_init(cpu_htab *h, const grp_input *in, int64_t base,
                          int shift, uint64_t groups)
 {
-    const uint64_t want = groups > HASH_MAX_CAP / 2 ? HASH_MAX_CAP : 2 * groups;
-    return htab_alloc(h, in, base, shift,
-                      hash_pow2_at_least(want < 16 ? 16 : want));
+    return htab_alloc(h, in, base, shift, htab_cap_for(groups), true);
+}
+
+dqo_status cpu_htab_alloc(cpu_htab *h, const grp_input *in, int64_t base,
+                          int shift, uint64_t groups)
+{
+    return htab_alloc(h, in, base, shift, htab_cap_for(groups), false);
 }
 
 void cpu_htab_clear(cpu_htab *h, const grp_input *in, int64_t base)
@@ -148,7 +164,7 @@ static inline uint64_t htab_find_or_insert(cpu_htab *h, uint64_t off)
 static dqo_status htab_grow(cpu_htab *h, const grp_input *in)
 {
     cpu_htab n;
-    dqo_status st = htab_alloc(&n, in, h->base, h->shift, h->cap * 2);
+    dqo_status st = htab_alloc(&n, in, h->base, h->shift, h->cap * 2, true);
     if (st != DQO_OK)
         return st;
     for (uint64_t i = 0; i < h->cap; i++) {
@@ -404,8 +420,11 @@ static void hsm_free_all(hsmall *t, const grp_input *in)
     memset(t, 0, sizeof *t);
 }
 
-static dqo_status hsm_init(hsmall *t, const grp_input *in, uint64_t est,
-                           const cpu_caches *cc)
+/* Allocates a table for about `est` groups, leaving its memory untouched:
+ * hsm_reset, in the thread that will fill the table, initialises it, so
+ * that its pages land by first touch on that thread's NUMA node. */
+static dqo_status hsm_alloc(hsmall *t, const grp_input *in, uint64_t est,
+                            const cpu_caches *cc)
 {
     memset(t, 0, sizeof *t);
     const uint64_t want = est > HASH_MAX_CAP / HSM_SLOTS_PER_GROUP
@@ -425,16 +444,26 @@ static dqo_status hsm_init(hsmall *t, const grp_input *in, uint64_t est,
     t->slot = mem_alloc((cap + 1) * sizeof *t->slot);
     t->gkey = mem_alloc((uint64_t)t->gcap * sizeof *t->gkey);
     if (t->fused)
-        t->pair = mem_calloc((size_t)t->gcap * t->lanes * 2, sizeof(int64_t));
+        t->pair = mem_alloc((size_t)t->gcap * t->lanes * 2 * sizeof(int64_t));
     dqo_status st = DQO_ENOMEM;
     if (t->slot != NULL && t->gkey != NULL && (!t->fused || t->pair != NULL))
-        st = agg_table_init(&t->acc, in, t->gcap);
+        st = agg_table_alloc(&t->acc, in, t->gcap);
     if (st != DQO_OK) {
         hsm_free_all(t, in);
         return st;
     }
-    hsm_fill_free(t->slot, cap);
     return DQO_OK;
+}
+
+/* Initialises a table from hsm_alloc: every slot free, no groups, pairs
+ * and accumulators at their identities. */
+static void hsm_reset(hsmall *t, const grp_input *in)
+{
+    hsm_fill_free(t->slot, t->cap);
+    if (t->fused)
+        memset(t->pair, 0, (size_t)t->gcap * t->lanes * 2 * sizeof(int64_t));
+    agg_table_reset(&t->acc, in, 0, t->gcap);
+    t->groups = 0;
 }
 
 /* Doubles the table (a rare path). */
@@ -701,9 +730,11 @@ static dqo_status hash_private(const grp_input *in, uint64_t est, int T,
     }
     for (int m = 0; m < M; m++)
         flags[m].overflow_agg = -1;
+    /* The tables are allocated here and initialised by the threads that
+     * fill them (first touch on their NUMA nodes). */
     for (int b = 0; b < T; b++) {
-        st = small ? hsm_init(&sm[b], in, est, &cc)
-                   : cpu_htab_init(&tabs[b], in, base, 0, est);
+        st = small ? hsm_alloc(&sm[b], in, est, &cc)
+                   : cpu_htab_alloc(&tabs[b], in, base, 0, est);
         if (st != DQO_OK)
             goto fail;
     }
@@ -712,8 +743,13 @@ static dqo_status hash_private(const grp_input *in, uint64_t est, int T,
     for (int b = omp_get_thread_num(); b < T; b += omp_get_num_threads()) {
         const uint64_t lo = in->rows * (uint64_t)b / (uint64_t)T;
         const uint64_t hi = in->rows * (uint64_t)(b + 1) / (uint64_t)T;
-        tst[b] = small ? hsm_add(&sm[b], in, lo, hi, &flags[b])
-                       : cpu_htab_add(&tabs[b], in, lo, hi, &flags[b]);
+        if (small) {
+            hsm_reset(&sm[b], in);
+            tst[b] = hsm_add(&sm[b], in, lo, hi, &flags[b]);
+        } else {
+            cpu_htab_clear(&tabs[b], in, base);
+            tst[b] = cpu_htab_add(&tabs[b], in, lo, hi, &flags[b]);
+        }
     }
     for (int b = 0; b < T; b++) {
         if (tst[b] != DQO_OK) {
@@ -773,7 +809,7 @@ static dqo_status hash_private(const grp_input *in, uint64_t est, int T,
     }
     for (int m = 0; m < M; m++) {
         const uint64_t per = est / (uint64_t)M + est / (uint64_t)M / 4 + 16;
-        st = cpu_htab_init(&mer[m], in, base, mbits, per);
+        st = cpu_htab_alloc(&mer[m], in, base, mbits, per);
         if (st != DQO_OK)
             goto fail;
     }
@@ -801,6 +837,8 @@ static dqo_status hash_private(const grp_input *in, uint64_t est, int T,
 #pragma omp for schedule(dynamic, 1)
         for (int m = 0; m < M; m++) {
             cpu_htab *d = &mer[m];
+            /* The merger that takes m initialises its table: first touch. */
+            cpu_htab_clear(d, in, base);
             agg_flags f = {-1};
             dqo_status ms = DQO_OK;
             for (int b = 0; b < T && ms == DQO_OK; b++) {

@@ -924,7 +924,10 @@ static dqo_status radix_fast(const grp_input *in, const granule *g,
 partitioned:;
     const int shift = key_bits - bits;
     const uint64_t P = UINT64_C(1) << bits;
-    hist = mem_calloc((size_t)T * P, sizeof *hist);
+    /* Per-thread histograms, cursors and write-combining lines are left
+     * uninitialised here: each thread zeroes or fills its own (first touch
+     * on its NUMA node). */
+    hist = mem_alloc((size_t)T * P * sizeof *hist);
     cur = mem_alloc((size_t)T * P * sizeof *cur);
     wc = mem_alloc((size_t)T * P * RF_LINE * sizeof *wc);
     pstart = mem_calloc(P + 1, sizeof *pstart);
@@ -945,6 +948,7 @@ partitioned:;
     for (int b = omp_get_thread_num(); b < T; b += omp_get_num_threads()) {
         const uint64_t lo = rows * (uint64_t)b / (uint64_t)T;
         const uint64_t hi = rows * (uint64_t)(b + 1) / (uint64_t)T;
+        memset(hist + (size_t)b * P, 0, P * sizeof *hist);
         rf_hist(keys, lo, hi, kmin32, shift, hist + (size_t)b * P);
     }
     const uint64_t max_rows = radix_prefix(hist, T, P, pstart);
@@ -1140,8 +1144,10 @@ dqo_status cpu_group_radix(const grp_input *in, const granule *g,
     const uint64_t P = UINT64_C(1) << bits;
     const size_t ksz = radix_type_size(in->key_type);
 
-    hist = mem_calloc((size_t)T * P, sizeof *hist);
-    cur = mem_calloc((size_t)T * P, sizeof *cur);
+    /* Per-thread histograms and cursors: zeroed or filled by their own
+     * threads (first touch on their NUMA nodes). */
+    hist = mem_alloc((size_t)T * P * sizeof *hist);
+    cur = mem_alloc((size_t)T * P * sizeof *cur);
     pstart = mem_calloc(P + 1, sizeof *pstart);
     gcount = mem_calloc(P + 1, sizeof *gcount);
     kbuf = mem_scratch_alloc(in->rows * ksz);
@@ -1182,6 +1188,7 @@ dqo_status cpu_group_radix(const grp_input *in, const granule *g,
         const uint64_t lo = in->rows * (uint64_t)b / (uint64_t)T;
         const uint64_t hi = in->rows * (uint64_t)(b + 1) / (uint64_t)T;
         uint64_t *h = hist + (size_t)b * P;
+        memset(h, 0, P * sizeof *h);
         switch (in->key_type) {
         case DQO_TYPE_U32: radix_hist_u32(in->keys, lo, hi, kmin, shift, bits, h); break;
         case DQO_TYPE_I32: radix_hist_i32(in->keys, lo, hi, kmin, shift, bits, h); break;
@@ -1222,11 +1229,14 @@ dqo_status cpu_group_radix(const grp_input *in, const granule *g,
     dcap = dcap > 2 * max_rows ? 2 * max_rows : dcap;
     uint64_t hgroups = est / P + est / P / 4 + 64;
     hgroups = hgroups > max_rows ? max_rows : hgroups;
+    /* Allocated only: a worker resets the slots of a direct table
+     * (radix_direct) and clears its hash table (cpu_htab_clear) before each
+     * partition, so the first touch of their pages is the worker's. */
     for (int b = 0; b < T; b++) {
         flags[b].overflow_agg = -1;
-        st = agg_table_init(&dtabs[b], in, dcap);
+        st = agg_table_alloc(&dtabs[b], in, dcap);
         if (st == DQO_OK)
-            st = cpu_htab_init(&htabs[b], in, kmin, 0, hgroups);
+            st = cpu_htab_alloc(&htabs[b], in, kmin, 0, hgroups);
         if (st != DQO_OK)
             goto fail;
     }

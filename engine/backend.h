@@ -14,9 +14,11 @@
 #define DQO_BACKEND_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "dqo.h"
+#include "planner/machine.h"
 #include "planner/planner.h"
 
 /* The most aggregates one kernel call carries (after lowering). */
@@ -95,6 +97,43 @@ const char *grp_kernel_name(grp_kernel k);
 /* -1 when `name` is not a kernel name. */
 int grp_kernel_parse(const char *name);
 
+/* A device a back-end drives, as its probe reports it (OpenCL: one per
+ * device of every platform, in the ICD loader's order). */
+typedef struct dev_info {
+    int platform, device; /* indices in the ICD loader's enumeration */
+    char platform_name[64];
+    char name[96], vendor[64];
+    char version[64]; /* CL_DEVICE_VERSION */
+    char driver[64];  /* CL_DRIVER_VERSION */
+    bool is_gpu, is_cpu;
+    uint32_t compute_units, clock_mhz;
+    uint64_t global_mem, max_alloc, local_mem, global_cache;
+    bool host_unified; /* CL_DEVICE_HOST_UNIFIED_MEMORY */
+    /* PCI position, from cl_khr_pci_bus_info or the vendor's extension
+     * (NVIDIA CL_DEVICE_PCI_BUS_ID_NV / SLOT_ID_NV, AMD topology). */
+    bool has_pci;
+    uint32_t pci_domain, pci_bus, pci_dev, pci_func;
+    bool fp64, int64_atomics;
+} dev_info;
+
+/* Progress of a calibration step: `done` in [0, 1] of this location's
+ * work, `step` names what runs now ("read bandwidth, 8 threads"). */
+typedef void (*calib_progress_fn)(void *arg, double done, const char *step);
+
+typedef struct calib_opts {
+    bool quick;   /* --quick: fewer sizes and repetitions (whole run < 10 s) */
+    int threads;  /* cpu: the most threads to measure with (>= 1) */
+    /* cpu: the cores to run on, [first_core, first_core + ncores) of the
+     * machine's cores (a NUMA location's cores); threads are spread over
+     * them with topo_bind_self when topo_can_bind(). */
+    int first_core, ncores;
+    /* cpu: cache sizes that pick the random-access working sets. */
+    uint64_t l1d, l2, l3;
+    bool kernels; /* also measure the grouping kernels' per-row cost */
+    calib_progress_fn progress;
+    void *progress_arg;
+} calib_opts;
+
 /* The granule choice handed to a back-end (see planner/planner.h). */
 typedef struct backend_ops {
     const char *name;
@@ -112,8 +151,24 @@ typedef struct backend_ops {
     /* Tells the back-end the machine it runs on (cache sizes size its tables
      * and radix fan-out). Idempotent; called when a context is created. */
     void (*configure)(const plan_machine *m);
+    /* The devices this back-end drives: fills up to `max` entries and
+     * returns how many exist (0: none, e.g. no OpenCL platform), or -1 with
+     * `err` filled when enumeration itself failed. NULL for the CPU. */
+    int (*probe)(dev_info *out, int max, char *err, size_t errlen);
+    /* Runs the location's micro-benchmarks and fills what it measures in
+     * `out` (zeroed first; valid set on success). `dev` is an index from
+     * probe (ignored by the CPU back-end). */
+    dqo_status (*calibrate)(int dev, const calib_opts *o, plan_calib *out,
+                            char *err, size_t errlen);
+    /* Copies `bytes` from src to dst (CPU: in parallel, each thread copying
+     * the share of the rows it will later scan, so that pages land by first
+     * touch on the NUMA node of the thread that scans them). NULL for
+     * devices. */
+    void (*place_copy)(void *dst, const void *src, size_t bytes, int threads);
 } backend_ops;
 
 extern const backend_ops cpu_backend;
+/* Probe and calibrate only until the OpenCL grouping kernels land. */
+extern const backend_ops opencl_backend;
 
 #endif /* DQO_BACKEND_H */

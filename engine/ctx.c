@@ -37,6 +37,7 @@ void dqo_ctx_destroy(dqo_ctx *ctx)
 {
     if (ctx == NULL)
         return;
+    mem_free(ctx->model);
     mem_free(ctx);
     if (atomic_fetch_sub(&ctx_live, 1) == 1)
         mem_scratch_trim();
@@ -61,9 +62,24 @@ dqo_status dqo_ctx_set_threads(dqo_ctx *ctx, int threads)
     return DQO_OK;
 }
 
+/* OMP_NUM_THREADS as the OpenMP runtime reads it: the first number of the
+ * list; 0 when unset or not a positive number. */
+static int omp_num_threads_env(void)
+{
+    const char *v = getenv("OMP_NUM_THREADS");
+    if (v == NULL)
+        return 0;
+    char *end;
+    long n = strtol(v, &end, 10);
+    return end != v && n > 0 && n <= 4096 ? (int)n : 0;
+}
+
 int ctx_threads(const dqo_ctx *ctx)
 {
-    return ctx->threads > 0 ? ctx->threads : ctx->machine.threads;
+    if (ctx->threads > 0)
+        return ctx->threads;
+    int env = omp_num_threads_env();
+    return env > 0 ? env : ctx->machine.threads;
 }
 
 int dqo_ctx_threads(const dqo_ctx *ctx)

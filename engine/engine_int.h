@@ -12,6 +12,7 @@
 #include "dqo.h"
 #include "engine/alloc.h"
 #include "engine/backend.h"
+#include "planner/machine.h"
 #include "planner/planner.h"
 
 #if defined(__GNUC__)
@@ -27,7 +28,24 @@ struct dqo_ctx {
     plan_machine machine;
     const backend_ops *cpu;
     bool trace;          /* DQO_TRACE set: log kernels and times to stderr */
+    /* The machine model with its calibration, built at first need by
+     * ctx_model (engine/machine.c); NULL before. */
+    plan_model *model;
+    int profile_status;  /* a topo_profile_status, once the model is built */
+    char profile_path[512];
+    char warnings[1024]; /* profile and device warnings, one per line */
 };
+
+/* The context's machine model: this system's topology, the OpenCL devices
+ * matched to it, and the calibration profile (warnings recorded). NULL on
+ * allocation failure (error set). Owned by the context. */
+plan_model *ctx_model(dqo_ctx *ctx);
+/* Adds a "cl:N" location per device in `devs`, matched to the model's hwloc
+ * OS devices by PCI bus id (else by hwloc's platform/device index) for NUMA
+ * locality and link speed. */
+void engine_attach_cl(plan_model *m, const dev_info *devs, int n);
+/* Appends one warning line to the context's warnings. */
+void ctx_warn(dqo_ctx *ctx, const char *fmt, ...) DQO_PRINTF(2, 3);
 
 /* Sets the context's error text and returns `s` (so callers can write
  * `return ctx_error(ctx, DQO_EINVAL, "...", ...)`). ctx may be NULL. */

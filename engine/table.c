@@ -177,10 +177,12 @@ dqo_status dqo_table_add_column(dqo_ctx *ctx, dqo_table *t, const char *name,
                          "out of memory copying column '%s' (%" PRIu64 " rows)",
                          name, rows);
     }
+    /* The copy is made by the threads that will scan it, each its share
+     * of the rows, so its pages land on their NUMA nodes (first touch). */
     if (rows > 0)
-        memcpy(copy, data, rows * w);
+        ctx->cpu->place_copy(copy, data, rows * w, ctx_threads(ctx));
     if (vcopy != NULL && rows > 0)
-        memcpy(vcopy, valid, rows);
+        ctx->cpu->place_copy(vcopy, valid, rows, ctx_threads(ctx));
     return table_add_owned(ctx, t, name, type, copy, vcopy, rows, NULL);
 }
 

@@ -49,6 +49,7 @@ const char *dqo_version_string(void);
     X(ELENGTH, "column lengths differ")                                        \
     X(EOVERFLOW, "integer overflow")                                           \
     X(EUNSUPPORTED, "not supported")                                           \
+    X(EDEVICE, "device error")                                                 \
     X(EINTERNAL, "internal error")
 
 typedef enum dqo_status {
@@ -64,6 +65,10 @@ const char *dqo_status_name(dqo_status s);
 /* "out of memory" for DQO_ENOMEM; a static string, never freed. */
 const char *dqo_status_str(dqo_status s);
 
+/* Frees memory that a dqo call handed to the caller (strings from
+ * dqo_machine_describe, dqo_calibrate, dqo_profile_path). NULL is fine. */
+void dqo_free(void *p);
+
 /* ---------------------------------------------------------------- context */
 
 typedef struct dqo_ctx dqo_ctx;
@@ -77,10 +82,86 @@ void dqo_ctx_destroy(dqo_ctx *ctx);
  * last call succeeded. Owned by the context, valid until its next call. */
 const char *dqo_ctx_errmsg(const dqo_ctx *ctx);
 
-/* Worker threads for kernels; 0 (the default) means every core. */
+/* Worker threads for kernels; 0 (the default) means OMP_NUM_THREADS when
+ * set, else one per core. */
 dqo_status dqo_ctx_set_threads(dqo_ctx *ctx, int threads);
-/* The thread count that a query will use now (resolves 0 to the core count). */
+/* The thread count that a query will use now: the context's setting, else
+ * OMP_NUM_THREADS when set, else one per core. */
 int dqo_ctx_threads(const dqo_ctx *ctx);
+
+/* Warnings about the machine profile ("no calibration profile for this
+ * machine; using topology defaults (run `dqo calibrate`)", or why a
+ * profile was stale or corrupt), one per line; "" when none. The profile is
+ * read when the machine model is first needed (dqo_location_count,
+ * dqo_machine_describe, planning). Owned by the context. */
+const char *dqo_ctx_warnings(dqo_ctx *ctx);
+
+/* ---------------------------------------------------- machine and locations */
+
+/* A location is where granules run: "cpu" (every core), "cpu:numaN" (the
+ * cores and memory of NUMA node N) or "cl:N" (the N-th OpenCL device in the
+ * ICD loader's order). The model comes from hwloc (HWLOC_XMLFILE and
+ * HWLOC_SYNTHETIC are honoured) and the OpenCL platforms, matched by PCI
+ * bus id, plus the calibration profile when one exists. */
+typedef enum dqo_location_kind {
+    DQO_LOCATION_CPU = 0,
+    DQO_LOCATION_NUMA = 1,
+    DQO_LOCATION_OPENCL = 2
+} dqo_location_kind;
+
+typedef struct dqo_location_info {
+    const char *id;   /* "cpu", "cpu:numa0", "cl:0" */
+    const char *name; /* CPU model or device name */
+    const char *pci;  /* PCI bus id ("0000:17:00.0"), "" when none */
+    dqo_location_kind kind;
+    int numa;          /* NUMA node (the nearest one for a device), -1: all */
+    int compute_units; /* cores, or the device's compute units */
+    int pus;           /* hardware threads (cpu locations) */
+    uint64_t mem_bytes;
+    uint64_t l1d_bytes, l2_bytes, l3_bytes; /* devices: local mem, cache, 0 */
+    int host_memory;   /* 1: reads host memory directly (cpu, PoCL) */
+    double link_gbs;   /* nominal PCIe GB/s, 0 unknown */
+    /* From the calibration profile; 0 when not calibrated. */
+    int calibrated;
+    double read_gbs;       /* best sequential read bandwidth */
+    double h2d_pinned_gbs; /* host to device, pinned memory */
+    double launch_us;      /* kernel launch latency */
+} dqo_location_info;
+
+/* Strings in *out are owned by the context and valid until it is destroyed.
+ * dqo_location_count returns 0 when ctx is NULL or the model failed (see
+ * dqo_ctx_errmsg). */
+int dqo_location_count(dqo_ctx *ctx);
+dqo_status dqo_location_get(dqo_ctx *ctx, int index, dqo_location_info *out);
+/* The index of location `id`; DQO_ENOTFOUND naming the known ids when none. */
+dqo_status dqo_location_find(dqo_ctx *ctx, const char *id, int *index);
+
+/* The machine model as a readable table (json = 0) or as JSON, with the
+ * calibrated figures when a profile exists. Caller frees *out with
+ * dqo_free. */
+dqo_status dqo_machine_describe(dqo_ctx *ctx, int json, char **out);
+
+/* Progress of long work: `done` in [0, 1], `step` says what runs now. */
+typedef void (*dqo_progress_fn)(void *arg, double done, const char *step);
+
+typedef struct dqo_calibrate_options {
+    int quick;              /* fewer sizes and repetitions (about 10 s) */
+    const char *output;     /* profile path; NULL: the default path */
+    const char *locations;  /* comma-separated ids; NULL: every location */
+    dqo_progress_fn progress; /* NULL: silent */
+    void *progress_arg;
+} dqo_calibrate_options;
+
+/* Runs the micro-benchmarks of every (or the listed) location, writes the
+ * versioned profile, and loads it into the context. *path_out (may be
+ * NULL) receives the file written; caller frees it with dqo_free. */
+dqo_status dqo_calibrate(dqo_ctx *ctx, const dqo_calibrate_options *opts,
+                         char **path_out);
+
+/* The profile path this machine uses ($DQO_PROFILE, else
+ * $XDG_CACHE_HOME/dqo/ or ~/.cache/dqo/ with the topology fingerprint).
+ * Caller frees *out with dqo_free. */
+dqo_status dqo_profile_path(dqo_ctx *ctx, char **out);
 
 /* ---------------------------------------------------------------- tables */
 

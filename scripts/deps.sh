@@ -3,7 +3,7 @@
 # apt-get, otherwise it prints the exact apt-get line to run and fails.
 # Sourced or run by scripts/run.sh and scripts/test.sh.
 set -euo pipefail
-pkgs=(build-essential cmake pkg-config libhwloc-dev hwloc-nox libcmocka-dev
+pkgs=(build-essential cmake pkg-config libhwloc-dev libhwloc-plugins hwloc-nox libcmocka-dev
       ocl-icd-opencl-dev opencl-c-headers pocl-opencl-icd clinfo gnuplot-nox
       python3 python3-pip)
 missing=()
