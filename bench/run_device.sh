@@ -174,6 +174,8 @@ case $phase in
     say "bench_scaling --rows $rows"
     ./build-dev/bench_scaling --rows "$rows" --out "$out/scaling.csv" 2>&1 | tee -a "$log"
     [ "${PIPESTATUS[0]}" = 0 ] || rc=1
+    # The device tool returns few files: pack them.
+    (cd "$out" && tar czf topology-results.tar.gz --exclude topology-results.tar.gz . )
     ;;
 esac
 say "phase $phase done, exit status $rc, $((SECONDS - start)) s"

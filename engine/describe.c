@@ -172,7 +172,7 @@ static void describe_text(sbuf *b, const dqo_ctx *ctx, const plan_model *m)
         if (k->nlat > 0) {
             sb_printf(b, "  random access ns:");
             for (int j = 0; j < k->nlat; j++)
-                sb_printf(b, " %s(%s):%.2f", k->lat_level[j],
+                sb_printf(b, " %s(%s):%.3g", k->lat_level[j],
                           human(k->lat_bytes[j], a, sizeof a), k->lat_ns[j]);
             sb_printf(b, "\n");
         }

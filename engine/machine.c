@@ -97,6 +97,10 @@ void engine_attach_cl(plan_model *m, const dev_info *devs, int n)
             if (!l->pci[0])
                 snprintf(l->pci, sizeof l->pci, "%s", os->pci);
         }
+        /* hwloc saw no OS device for it (no PCI or OpenCL plugin, or a
+         * VM hiding the bus): on a one-node machine the node is known. */
+        if (l->numa < 0 && m->numa_nodes == 1 && !d->is_cpu)
+            l->numa = 0;
         if (d->is_cpu || (d->host_unified && !l->pci[0]))
             l->link = PLAN_LINK_HOST;
         else

@@ -4,8 +4,8 @@
  *
  * One context and one in-order, profiling queue on the device; the program
  * kernels/calibrate.cl is built once per calibration (PoCL compiles with
- * LLVM, so this is the dominant fixed cost on a CPU device) and every
- * object is released on every path. Steps, in order:
+ * LLVM: seconds when its kernel cache is cold) and every object is
+ * released on every path. Steps, in order:
  *
  *  - launch latency: an empty kernel, enqueue + clFinish, wall clock,
  *    median of plan.launch_reps (microseconds);
@@ -21,7 +21,7 @@
  *    bytes apart (private) and all to one word (shared), in million updates
  *    per second; the host checks the final counters;
  *  - transfers: blocking clEnqueueWriteBuffer / ReadBuffer between the
- *    device buffer and malloc'd host memory (pageable) or a mapped
+ *    device buffer and host memory from mem_alloc (pageable) or a mapped
  *    CL_MEM_ALLOC_HOST_PTR buffer (pinned), GB/s (1e9 B/s).
  *
  * Kernel times come from event profiling (start to end), the median of
@@ -29,8 +29,13 @@
  * stay empty until the OpenCL grouping kernels exist.
  *
  * Sizes (ocl_calib_plan_for): GPUs stream 512 MiB (256 MiB in quick mode)
- * and copy 256 MiB (64 MiB); CPU devices a quarter of that, whose memory
- * the host shares. All within max_alloc and a quarter of global memory.
+ * and copy 256 MiB (64 MiB); CPU devices, whose memory the host shares and
+ * whose kernels run far slower, stream 256 MiB (64 MiB) and copy 64 MiB
+ * (16 MiB). The streamed buffer grows to four times the global memory cache
+ * when that is larger, up to 1 GiB; all stays within max_alloc and a
+ * quarter of global memory. On PoCL with 2 cores: quick about 0.7 s,
+ * normal about 3-5 s, plus about 3 s of LLVM compiling when PoCL's kernel
+ * cache is cold.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,10 +86,10 @@ typedef struct cal {
     size_t wg[K_COUNT]; /* local size per kernel (a power of two) */
     size_t groups;      /* work-groups per launch */
     cl_mem buf, out, ctr, pinned;
-    void *mapped;         /* the pinned buffer's host side while mapped */
-    size_t atomic_items;  /* work-items of atomic_private (counter words) */
+    void *mapped;        /* the pinned buffer's host side while mapped */
+    size_t atomic_items; /* work-items of atomic_private (counter words) */
     ocl_err e;
-    const char *step;     /* what runs now, for progress and errors */
+    const char *step; /* what runs now, for progress and errors */
     char step_text[64];
     char msg[2048];
 } cal;
@@ -99,7 +104,10 @@ static uint64_t pow2_floor(uint64_t x)
     return p;
 }
 
-static uint64_t min_u64(uint64_t a, uint64_t b) { return a < b ? a : b; }
+static uint64_t min_u64(uint64_t a, uint64_t b)
+{
+    return a < b ? a : b;
+}
 
 static unsigned log2_u64(uint64_t x)
 {
@@ -147,18 +155,21 @@ void ocl_calib_plan_for(const dev_info *d, bool quick, ocl_calib_plan *p)
     uint64_t buf = (cpu ? (quick ? 64 : 256) : (quick ? 256 : 512)) * MIB;
     while (buf < 4 * d->global_cache && buf < CAL_BUF_MAX)
         buf *= 2;
-    uint64_t cap = min_u64(min_u64(d->max_alloc, d->global_mem / 4),
-                           CAL_BUF_MAX);
+    uint64_t cap =
+        min_u64(min_u64(d->max_alloc, d->global_mem / 4), CAL_BUF_MAX);
     p->buf_bytes = min_u64(buf, pow2_floor(cap));
     p->lat_dram = min_u64(p->buf_bytes, CAL_DRAM_SET);
     p->lat_l2 = pow2_floor(d->global_cache / 2);
     /* Three quarters of local memory leaves room for what the compiler
-     * reserves; at most 1 MiB (PoCL emulates local memory in host memory,
-     * where a larger set would measure its caches, not "local"). */
+     * reserves; at most 1 MiB (PoCL reports 1 MiB of local memory that it
+     * keeps in host memory: its "local" point is a cache-resident set). */
     p->lat_local = min_u64(pow2_floor(d->local_mem * 3 / 4), MIB);
-    p->lat_reads = (uint64_t)1 << (cpu ? (quick ? 22 : 23) : (quick ? 26 : 28));
-    p->atomic_updates =
-        (uint64_t)1 << (cpu ? (quick ? 20 : 22) : (quick ? 24 : 26));
+    /* Random reads and atomic adds per timed run: some milliseconds on a
+     * GPU, some tens of milliseconds on a CPU device. */
+    const unsigned reads_log2 = cpu ? (quick ? 22 : 23) : (quick ? 26 : 28);
+    const unsigned atomics_log2 = cpu ? (quick ? 20 : 22) : (quick ? 24 : 26);
+    p->lat_reads = (uint64_t)1 << reads_log2;
+    p->atomic_updates = (uint64_t)1 << atomics_log2;
     p->xfer_bytes =
         min_u64(p->buf_bytes, (cpu ? 16 : 64) * MIB * (quick ? 1 : 4));
     p->groups_per_cu = cpu ? 4 : 8;
@@ -170,8 +181,8 @@ void ocl_calib_plan_for(const dev_info *d, bool quick, ocl_calib_plan *p)
 static bool plan_fix(cal *c)
 {
     ocl_calib_plan *p = &c->plan;
-    p->buf_bytes = pow2_floor(min_u64(min_u64(p->buf_bytes, CAL_BUF_MAX),
-                                      c->info.max_alloc));
+    p->buf_bytes = pow2_floor(
+        min_u64(min_u64(p->buf_bytes, CAL_BUF_MAX), c->info.max_alloc));
     if (p->buf_bytes < 4096)
         return ocl_errf(&c->e, DQO_EUNSUPPORTED,
                         "device allows only %llu-byte buffers",
@@ -220,8 +231,7 @@ static bool set_arg(cal *c, int k, cl_uint index, size_t size,
 
 /* Runs kernel k plan.reps times after one warm-up; *ns is the median of
  * the event-profiled times. */
-static bool time_kernel(cal *c, int k, size_t global, size_t local,
-                        double *ns)
+static bool time_kernel(cal *c, int k, size_t global, size_t local, double *ns)
 {
     double t[OCL_CALIB_MAX_REPS];
     for (int r = -1; r < c->plan.reps; r++) {
@@ -272,7 +282,8 @@ static bool cal_setup(cal *c)
         if (c->wg[k] == 0)
             c->wg[k] = 1;
     }
-    const uint32_t units = c->info.compute_units > 0 ? c->info.compute_units : 1;
+    const uint32_t units =
+        c->info.compute_units > 0 ? c->info.compute_units : 1;
     c->groups = (size_t)units * (size_t)c->plan.groups_per_cu;
     /* out: read_sum's partial sums, or one uint per gather work-item. */
     size_t out_bytes = c->groups * sizeof(cl_ulong);
@@ -321,8 +332,8 @@ static bool cal_fill(cal *c)
     return set_arg(c, K_FILL, 0, sizeof c->buf, &c->buf) &&
            set_arg(c, K_FILL, 1, sizeof n4, &n4) &&
            set_arg(c, K_FILL, 2, sizeof contiguous, &contiguous) &&
-           OCL_CALL(&c->e, clEnqueueNDRangeKernel, c->q, c->k[K_FILL], 1,
-                    NULL, &global, &local, 0, NULL, NULL) &&
+           OCL_CALL(&c->e, clEnqueueNDRangeKernel, c->q, c->k[K_FILL], 1, NULL,
+                    &global, &local, 0, NULL, NULL) &&
            OCL_CALL(&c->e, clFinish, c->q);
 }
 
@@ -467,11 +478,10 @@ static bool time_copy(cal *c, bool to_device, void *host, size_t bytes,
     for (int r = -1; r < c->plan.reps; r++) {
         const double t0 = now_ns();
         const bool ok =
-            to_device
-                ? OCL_CALL(&c->e, clEnqueueWriteBuffer, c->q, c->buf, CL_TRUE,
-                           0, bytes, host, 0, NULL, NULL)
-                : OCL_CALL(&c->e, clEnqueueReadBuffer, c->q, c->buf, CL_TRUE,
-                           0, bytes, host, 0, NULL, NULL);
+            to_device ? OCL_CALL(&c->e, clEnqueueWriteBuffer, c->q, c->buf,
+                                 CL_TRUE, 0, bytes, host, 0, NULL, NULL)
+                      : OCL_CALL(&c->e, clEnqueueReadBuffer, c->q, c->buf,
+                                 CL_TRUE, 0, bytes, host, 0, NULL, NULL);
         if (!ok)
             return false;
         if (r >= 0)
@@ -496,9 +506,9 @@ static bool cal_transfers(cal *c, plan_calib *out)
     if (!time_copy(c, true, host, bytes, &out->h2d_pageable_gbs) ||
         !time_copy(c, false, host, bytes, &out->d2h_pageable_gbs))
         goto fail;
-    c->pinned = OCL_MAKE(&c->e, clCreateBuffer, c->ctx,
-                         CL_MEM_READ_WRITE | CL_MEM_ALLOC_HOST_PTR, bytes,
-                         NULL);
+    c->pinned =
+        OCL_MAKE(&c->e, clCreateBuffer, c->ctx,
+                 CL_MEM_READ_WRITE | CL_MEM_ALLOC_HOST_PTR, bytes, NULL);
     if (c->pinned == NULL)
         goto fail;
     c->mapped = ocl_map(&c->e, c->q, c->pinned, bytes);

@@ -55,7 +55,7 @@
 /* ---------------------------------------------------------------- errors */
 
 typedef struct ocl_err {
-    char *msg;         /* the caller's buffer (may be NULL when len is 0) */
+    char *msg; /* the caller's buffer (may be NULL when len is 0) */
     size_t len;
     dqo_status status; /* DQO_OK until the first failure */
     cl_int code;       /* the failing call's code; CL_SUCCESS otherwise */
@@ -151,20 +151,20 @@ const ocl_kernel_source *ocl_source(const char *name);
 cl_program ocl_build(cl_context ctx, cl_device_id dev, const char *name,
                      const char *options, ocl_err *e);
 /* The same for `len` bytes of source `text`, named `label` in messages. */
-cl_program ocl_build_source(cl_context ctx, cl_device_id dev,
-                            const char *label, const char *text, size_t len,
-                            const char *options, ocl_err *e);
+cl_program ocl_build_source(cl_context ctx, cl_device_id dev, const char *label,
+                            const char *text, size_t len, const char *options,
+                            ocl_err *e);
 
 /* ----------------------------------------------------------- calibration */
 
 /* What one calibration measures, and how long: sizes in bytes. Sizes are
  * rounded down to what the device allows when the plan runs. */
 typedef struct ocl_calib_plan {
-    uint64_t buf_bytes;      /* the read-bandwidth buffer, which also holds
-                                the L2 and DRAM working sets and is the
-                                device side of the transfers */
-    uint64_t lat_local;      /* random-read working sets (powers of two; */
-    uint64_t lat_l2;         /* 0 skips that level) */
+    uint64_t buf_bytes; /* the read-bandwidth buffer, which also holds
+                           the L2 and DRAM working sets and is the
+                           device side of the transfers */
+    uint64_t lat_local; /* random-read working sets (powers of two; */
+    uint64_t lat_l2;    /* 0 skips that level) */
     uint64_t lat_dram;
     uint64_t lat_reads;      /* random reads per timed run */
     uint64_t atomic_updates; /* atomic adds per timed run, each kind */

@@ -206,11 +206,20 @@ static atomic_long ocl_live;
 /* Set by an injected failure, read by the check that reports it. */
 static _Thread_local bool ocl_injected;
 
-void ocl_fail_after(long n) { atomic_store(&ocl_countdown, n < 0 ? -1 : n); }
+void ocl_fail_after(long n)
+{
+    atomic_store(&ocl_countdown, n < 0 ? -1 : n);
+}
 
-long ocl_checked_calls(void) { return atomic_load(&ocl_calls); }
+long ocl_checked_calls(void)
+{
+    return atomic_load(&ocl_calls);
+}
 
-long ocl_live_objects(void) { return atomic_load(&ocl_live); }
+long ocl_live_objects(void)
+{
+    return atomic_load(&ocl_live);
+}
 
 bool ocl_hook_(void)
 {
@@ -300,8 +309,14 @@ void *ocl_map(ocl_err *e, cl_command_queue q, cl_mem m, size_t bytes)
 bool ocl_unmap(ocl_err *e, cl_command_queue q, cl_mem m, void *ptr)
 {
     atomic_fetch_sub(&ocl_live, 1);
-    return OCL_CALL(e, clEnqueueUnmapMemObject, q, m, ptr, 0, NULL, NULL) &&
-           OCL_CALL(e, clFinish, q);
+    if (!OCL_CALL(e, clEnqueueUnmapMemObject, q, m, ptr, 0, NULL, NULL)) {
+        /* Try once more, unchecked: a buffer released while mapped is never
+         * freed by some drivers (PoCL 3.1 keeps its host copy). */
+        if (clEnqueueUnmapMemObject(q, m, ptr, 0, NULL, NULL) == CL_SUCCESS)
+            (void)clFinish(q);
+        return false;
+    }
+    return OCL_CALL(e, clFinish, q);
 }
 
 void ocl_unmap_quiet(cl_command_queue q, cl_mem m, void *ptr)
@@ -346,15 +361,15 @@ static void copy_trimmed(char *dst, size_t cap, const char *src)
 
 /* A string property of a device (platform == NULL) or of a platform, in
  * memory from mem_alloc (the caller frees it), or NULL with `e` filled. */
-static char *info_str(cl_platform_id platform, cl_device_id dev,
-                      cl_uint param, ocl_err *e)
+static char *info_str(cl_platform_id platform, cl_device_id dev, cl_uint param,
+                      ocl_err *e)
 {
     char *s = NULL;
     size_t size = 0;
-    bool ok = platform != NULL
-                  ? OCL_CALL(e, clGetPlatformInfo, platform, param, 0, NULL,
-                             &size)
-                  : OCL_CALL(e, clGetDeviceInfo, dev, param, 0, NULL, &size);
+    bool ok =
+        platform != NULL
+            ? OCL_CALL(e, clGetPlatformInfo, platform, param, 0, NULL, &size)
+            : OCL_CALL(e, clGetDeviceInfo, dev, param, 0, NULL, &size);
     if (!ok)
         goto fail;
     s = mem_alloc(size + 1);
@@ -464,8 +479,8 @@ static bool device_info(cl_device_id d, int platform, int device,
                   sizeof global, &global, NULL) ||
         !OCL_CALL(e, clGetDeviceInfo, d, CL_DEVICE_MAX_MEM_ALLOC_SIZE,
                   sizeof max_alloc, &max_alloc, NULL) ||
-        !OCL_CALL(e, clGetDeviceInfo, d, CL_DEVICE_LOCAL_MEM_SIZE,
-                  sizeof local, &local, NULL) ||
+        !OCL_CALL(e, clGetDeviceInfo, d, CL_DEVICE_LOCAL_MEM_SIZE, sizeof local,
+                  &local, NULL) ||
         !OCL_CALL(e, clGetDeviceInfo, d, CL_DEVICE_GLOBAL_MEM_CACHE_SIZE,
                   sizeof cache, &cache, NULL))
         goto fail;
@@ -489,8 +504,8 @@ static bool device_info(cl_device_id d, int platform, int device,
     /* 1.1 devices may reject CL_DEVICE_DOUBLE_FP_CONFIG; then the extension
      * alone says it. */
     cl_device_fp_config fp = 0;
-    if (!OCL_TRY(clGetDeviceInfo, d, CL_DEVICE_DOUBLE_FP_CONFIG, sizeof fp,
-                 &fp, NULL))
+    if (!OCL_TRY(clGetDeviceInfo, d, CL_DEVICE_DOUBLE_FP_CONFIG, sizeof fp, &fp,
+                 NULL))
         fp = 0;
     o->fp64 = fp != 0 || ocl_has_ext(exts, "cl_khr_fp64");
     o->int64_atomics = ocl_has_ext(exts, "cl_khr_int64_base_atomics");
@@ -532,7 +547,8 @@ static int enumerate(dev_info *out, int max, int want, cl_device_id *want_dev,
             continue;
         if (!ocl_check_(e, "clGetDeviceIDs", rc))
             goto fail;
-        const bool needed = total < max || (want >= total && want < total + (int)nd);
+        const bool needed =
+            total < max || (want >= total && want < total + (int)nd);
         if (!needed) {
             total += (int)nd;
             continue;
@@ -543,9 +559,8 @@ static int enumerate(dev_info *out, int max, int want, cl_device_id *want_dev,
             goto fail;
         }
         pname = info_str(plats[p], NULL, CL_PLATFORM_NAME, e);
-        if (pname == NULL ||
-            !OCL_CALL(e, clGetDeviceIDs, plats[p], CL_DEVICE_TYPE_ALL, nd, devs,
-                      NULL))
+        if (pname == NULL || !OCL_CALL(e, clGetDeviceIDs, plats[p],
+                                       CL_DEVICE_TYPE_ALL, nd, devs, NULL))
             goto fail;
         for (cl_uint d = 0; d < nd; d++, total++) {
             if (total < max &&
@@ -592,9 +607,8 @@ dqo_status ocl_device_at(int index, cl_device_id *dev, dev_info *info,
     if (n < 0)
         return e->status;
     if (index >= n)
-        ocl_errf(e, DQO_ENOTFOUND,
-                 "no OpenCL device cl:%d (%d device%s found)", index, n,
-                 n == 1 ? "" : "s");
+        ocl_errf(e, DQO_ENOTFOUND, "no OpenCL device cl:%d (%d device%s found)",
+                 index, n, n == 1 ? "" : "s");
     return e->status;
 }
 
@@ -622,9 +636,8 @@ static void append_build_log(cl_program prog, cl_device_id dev, ocl_err *e)
         size == 0)
         goto fail;
     log = mem_alloc(size + 1);
-    if (log == NULL ||
-        !OCL_TRY(clGetProgramBuildInfo, prog, dev, CL_PROGRAM_BUILD_LOG, size,
-                 log, NULL))
+    if (log == NULL || !OCL_TRY(clGetProgramBuildInfo, prog, dev,
+                                CL_PROGRAM_BUILD_LOG, size, log, NULL))
         goto fail;
     log[size] = '\0';
     snprintf(e->msg + used, e->len - used, "; build log:\n%s", log);
@@ -632,12 +645,12 @@ fail:
     mem_free(log);
 }
 
-cl_program ocl_build_source(cl_context ctx, cl_device_id dev,
-                            const char *label, const char *text, size_t len,
-                            const char *options, ocl_err *e)
+cl_program ocl_build_source(cl_context ctx, cl_device_id dev, const char *label,
+                            const char *text, size_t len, const char *options,
+                            ocl_err *e)
 {
-    cl_program prog = OCL_MAKE(e, clCreateProgramWithSource, ctx, 1, &text,
-                               &len);
+    cl_program prog =
+        OCL_MAKE(e, clCreateProgramWithSource, ctx, 1, &text, &len);
     if (prog == NULL)
         goto fail;
     cl_int rc = OCL_RC(clBuildProgram, prog, 1, &dev,

@@ -59,9 +59,10 @@ uint64_t topo_fingerprint(const plan_model *m)
 {
     char buf[256];
     uint64_t h = fnv_str(FNV_OFFSET, m->cpu_name);
-    snprintf(buf, sizeof buf, "%d %d %d %d %" PRIu64, m->packages,
-             m->numa_nodes, m->cores, m->pus,
-             (m->mem_bytes + (1u << 29)) >> 30);
+    /* Not the memory size: in a VM it moves (ballooning, cgroup limits)
+     * between two runs on the same machine. */
+    snprintf(buf, sizeof buf, "%d %d %d %d", m->packages, m->numa_nodes,
+             m->cores, m->pus);
     h = fnv_str(h, buf);
     for (int i = 0; i < m->nloc; i++) {
         const plan_location *l = &m->loc[i];
@@ -143,7 +144,7 @@ static int put_calib(outbuf *o, const plan_location *l)
     for (int i = 0; i < c->nbw && r == 0; i++)
         r = put(o, "bw %d %.4f\n", c->bw_threads[i], c->bw_gbs[i]);
     for (int i = 0; i < c->nlat && r == 0; i++)
-        r = put(o, "lat %s %" PRIu64 " %.4f\n", c->lat_level[i], c->lat_bytes[i],
+        r = put(o, "lat %s %" PRIu64 " %.6g\n", c->lat_level[i], c->lat_bytes[i],
                 c->lat_ns[i]);
     if (r == 0)
         r = put(o, "atomic %.3f %.3f\nxfer %.4f %.4f %.4f %.4f\nlaunch %.3f\n",

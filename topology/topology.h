@@ -76,8 +76,8 @@ typedef enum topo_profile_status {
 } topo_profile_status;
 
 /* A 64-bit fingerprint of what calibration depends on: CPU model,
- * packages, NUMA nodes, cores, PUs, caches, memory (GiB), and each OpenCL
- * location's name, driver and PCI id. */
+ * packages, NUMA nodes, cores, PUs, caches, and each OpenCL location's
+ * name, driver and PCI id (not the memory size, which moves in VMs). */
 uint64_t topo_fingerprint(const plan_model *m);
 
 /* The profile path: $DQO_PROFILE when set, else
