@@ -32,6 +32,7 @@ set grid
 plot $plots "$tmp/bw.dat" using 1:2 with lines lw 3 dt 2 lc rgb "black" title "calibrated read bandwidth"
 set ylabel "parallel efficiency (speedup / threads)"
 set yrange [0:1.2]
+set key bottom left
 plot $eff 0.8 with lines dt 3 lc rgb "red" title "80% target"
 unset multiplot
 GP

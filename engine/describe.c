@@ -155,6 +155,17 @@ static void describe_text(sbuf *b, const dqo_ctx *ctx, const plan_model *m)
     }
     if (!any_cl && m->this_system)
         sb_printf(b, "\nOpenCL devices: none (no OpenCL platform found)\n");
+    if (m->nosdev > 0) {
+        sb_printf(b, "hwloc OpenCL OS devices:");
+        for (int i = 0; i < m->nosdev; i++)
+            sb_printf(b, " %s (PCI %s, NUMA %d)", m->osdev[i].name,
+                      m->osdev[i].pci[0] ? m->osdev[i].pci : "?", m->osdev[i].numa);
+        sb_printf(b, "\n");
+    } else if (any_cl) {
+        sb_printf(b, "hwloc reports no OpenCL OS device (its PCI/OpenCL "
+                     "plugins are missing or see no PCI bus): device NUMA "
+                     "locality and link speed are unknown\n");
+    }
 
     /* Calibrated details per location. */
     for (int i = 0; i < m->nloc; i++) {
@@ -260,7 +271,16 @@ static void describe_json(sbuf *b, const dqo_ctx *ctx, const plan_model *m)
     sb_printf(b, "  \"profile\": {\"status\": \"%s\", \"path\": ",
               profile_word(ctx->profile_status));
     json_str(b, ctx->profile_path);
-    sb_printf(b, "},\n  \"locations\": [");
+    sb_printf(b, "},\n  \"hwloc_osdevs\": [");
+    for (int i = 0; i < m->nosdev; i++) {
+        sb_printf(b, "%s{\"name\": ", i ? ", " : "");
+        json_str(b, m->osdev[i].name);
+        sb_printf(b, ", \"pci\": ");
+        json_str(b, m->osdev[i].pci);
+        sb_printf(b, ", \"numa\": %d, \"link_gbs\": %.2f}", m->osdev[i].numa,
+                  m->osdev[i].link_gbs);
+    }
+    sb_printf(b, "],\n  \"locations\": [");
     for (int i = 0; i < m->nloc; i++) {
         const plan_location *l = &m->loc[i];
         sb_printf(b, "%s\n    {\"id\": ", i ? "," : "");

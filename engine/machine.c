@@ -59,7 +59,9 @@ static void probe_devices(void)
 }
 
 /* Attaches "cl:N" for each probed device, matched to hwloc's OS device by
- * PCI bus id (else by hwloc's platform/device index). */
+ * PCI bus id, else by hwloc's platform/device index (the same ICD order)
+ * when one side lacks the bus id: in a VM hwloc may hang the OS device
+ * under the host bridge instead of its PCI device. */
 void engine_attach_cl(plan_model *m, const dev_info *devs, int n)
 {
     for (int i = 0; i < n && m->nloc < PLAN_MAX_LOCATIONS; i++) {
@@ -87,7 +89,8 @@ void engine_attach_cl(plan_model *m, const dev_info *devs, int n)
             if (l->pci[0] && strcmp(m->osdev[k].pci, l->pci) == 0)
                 os = &m->osdev[k];
         for (int k = 0; k < m->nosdev && os == NULL; k++)
-            if (!l->pci[0] && m->osdev[k].platform == d->platform &&
+            if ((!l->pci[0] || !m->osdev[k].pci[0]) &&
+                m->osdev[k].platform == d->platform &&
                 m->osdev[k].device == d->device)
                 os = &m->osdev[k];
         if (os != NULL) {

@@ -166,6 +166,32 @@ static void test_attach_by_pci(void **state)
     free(m);
 }
 
+/* In a VM hwloc may hang the OpenCL OS device under the host bridge, with
+ * no PCI parent: then hwloc's platform/device index (the ICD order)
+ * matches. */
+static void test_attach_by_index(void **state)
+{
+    (void)state;
+    plan_model *m = malloc(sizeof *m);
+    load(xml_path, NULL, m);
+    m->nloc = 3;
+    m->osdev[1].pci[0] = '\0'; /* opencl0d1: platform 0, device 1 */
+    dev_info d[2];
+    memset(d, 0, sizeof d);
+    d[0].has_pci = true;
+    d[0].pci_bus = 0x17; /* matches opencl0d0 by bus id */
+    d[1].has_pci = true;
+    d[1].pci_bus = 0x06; /* no hwloc PCI device at 06: by index */
+    d[1].device = 1;
+    engine_attach_cl(m, d, 2);
+    assert_string_equal(m->loc[3].osdev, "opencl0d0");
+    assert_int_equal(m->loc[3].numa, 0);
+    assert_string_equal(m->loc[4].osdev, "opencl0d1");
+    assert_int_equal(m->loc[4].numa, 1);
+    assert_string_equal(m->loc[4].pci, "0000:06:00.0");
+    free(m);
+}
+
 static void test_spread(void **state)
 {
     (void)state;
@@ -495,6 +521,7 @@ int main(void)
         cmocka_unit_test(test_synthetic_invalid),
         cmocka_unit_test(test_xml_two_gpus),
         cmocka_unit_test(test_attach_by_pci),
+        cmocka_unit_test(test_attach_by_index),
         cmocka_unit_test(test_spread),
         cmocka_unit_test(test_profile_round_trip),
         cmocka_unit_test(test_profile_bad),
