@@ -33,6 +33,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench/bench_util.h"
 #include "dqo.h"
 
 #define MAX_LIST 64
@@ -64,45 +65,6 @@ typedef struct options {
 } options;
 
 /* ------------------------------------------------------------- utilities */
-
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median_of(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-/* Parses "100000000", "100M", "1m", "1e6", "2.5K", "1G"; 0 on error. */
-static uint64_t parse_count(const char *s)
-{
-    char *end;
-    errno = 0;
-    double x = strtod(s, &end);
-    if (end == s || errno != 0 || x < 0)
-        return 0;
-    switch (tolower((unsigned char)*end)) {
-    case 'k': x *= 1e3; end++; break;
-    case 'm': x *= 1e6; end++; break;
-    case 'g':
-    case 'b': x *= 1e9; end++; break;
-    default: break;
-    }
-    if (*end != '\0' || x > 1.8e19)
-        return 0;
-    return (uint64_t)(x + 0.5);
-}
 
 /* Splits a comma-separated list in place (s is modified and kept). */
 static int split_list(char *s, char **items, int max)

@@ -30,36 +30,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench/bench_util.h"
 #include "dqo.h"
 #include "engine/engine_int.h"
 
 #define MAX_LIST 32
-
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static uint64_t parse_count(const char *s)
-{
-    char *end;
-    double v = strtod(s, &end);
-    if (*end == 'K' || *end == 'k')
-        v *= 1e3;
-    else if (*end == 'M' || *end == 'm')
-        v *= 1e6;
-    else if (*end == 'G' || *end == 'g')
-        v *= 1e9;
-    return (uint64_t)v;
-}
 
 static void usage(void)
 {
@@ -253,8 +228,7 @@ int main(int argc, char **argv)
                         ds[d].name, ds[d].groups, nt, why);
                 continue;
             }
-            qsort(ms, (size_t)r, sizeof ms[0], cmp_double);
-            double med = r % 2 ? ms[r / 2] : 0.5 * (ms[r / 2 - 1] + ms[r / 2]);
+            double med = median_of(ms, r); /* sorts: ms[0] is the minimum */
             if (ti == 0)
                 base_ms = med * threads[0]; /* one-thread time (threads[0] = 1) */
             double speedup = base_ms / med;
