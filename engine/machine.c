@@ -267,25 +267,35 @@ static void step_progress(void *arg, double done, const char *step)
     s->fn(s->arg, s->base + s->weight * done, text);
 }
 
+/* The next id of a comma-separated list, trimmed of blanks, into id (cut
+ * to its size); *p moves past it. False at the end of the list. */
+static bool next_id(const char **p, char *id, size_t n)
+{
+    const char *s = *p;
+    while (*s == ' ' || *s == ',')
+        s++;
+    if (*s == '\0')
+        return false;
+    const char *e = s;
+    while (*e != '\0' && *e != ',')
+        e++;
+    const char *t = e;
+    while (t > s && t[-1] == ' ')
+        t--;
+    snprintf(id, n, "%.*s", (int)(t - s), s);
+    *p = e;
+    return true;
+}
+
 /* Whether `id` is in the comma-separated `list` (NULL: every id). */
 static bool id_listed(const char *list, const char *id)
 {
     if (list == NULL)
         return true;
-    size_t n = strlen(id);
-    for (const char *p = list; *p != '\0';) {
-        while (*p == ' ' || *p == ',')
-            p++;
-        const char *e = p;
-        while (*e != '\0' && *e != ',')
-            e++;
-        const char *t = e;
-        while (t > p && t[-1] == ' ')
-            t--;
-        if ((size_t)(t - p) == n && strncmp(p, id, n) == 0)
+    char item[32];
+    for (const char *p = list; next_id(&p, item, sizeof item);)
+        if (strcmp(item, id) == 0)
             return true;
-        p = e;
-    }
     return false;
 }
 
@@ -311,19 +321,8 @@ dqo_status dqo_calibrate(dqo_ctx *ctx, const dqo_calibrate_options *opts,
                          m->source);
     /* Every listed id must exist. */
     if (opts->locations != NULL) {
-        const char *p = opts->locations;
-        while (*p != '\0') {
-            while (*p == ' ' || *p == ',')
-                p++;
-            if (*p == '\0')
-                break;
-            const char *e = p;
-            while (*e != '\0' && *e != ',')
-                e++;
-            char id[32];
-            snprintf(id, sizeof id, "%.*s", (int)(e - p), p);
-            for (char *t = id + strlen(id); t > id && t[-1] == ' ';)
-                *--t = '\0';
+        char id[32];
+        for (const char *p = opts->locations; next_id(&p, id, sizeof id);) {
             if (plan_model_find(m, id) < 0) {
                 char ids[512];
                 list_ids(m, ids, sizeof ids);
@@ -331,7 +330,6 @@ dqo_status dqo_calibrate(dqo_ctx *ctx, const dqo_calibrate_options *opts,
                                  "unknown location \"%s\" (this machine has: %s)",
                                  id, ids);
             }
-            p = e;
         }
     }
     /* Weights of each location in the progress bar: the CPU with its
