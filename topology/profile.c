@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "dqo.h"
+#include "engine/alloc.h"
 #include "topology/topology.h"
 
 #define FNV_OFFSET 0xcbf29ce484222325ull
@@ -162,7 +163,7 @@ int topo_profile_write(const char *path, const plan_model *m, char *err,
                        size_t errlen)
 {
     size_t cap = 4096 + (size_t)m->nloc * 8192;
-    outbuf o = {malloc(cap), 0, cap};
+    outbuf o = {mem_alloc(cap), 0, cap};
     if (o.p == NULL) {
         snprintf(err, errlen, "out of memory writing the profile");
         return -1;
@@ -182,13 +183,13 @@ int topo_profile_write(const char *path, const plan_model *m, char *err,
         r = put(&o, "checksum %016" PRIx64 "\n", fnv(FNV_OFFSET, o.p, o.len));
     if (r != 0) {
         snprintf(err, errlen, "profile too large");
-        free(o.p);
+        mem_free(o.p);
         return -1;
     }
     if (make_parent(path) != 0) {
         snprintf(err, errlen, "cannot create the directory of %s: %s", path,
                  strerror(errno));
-        free(o.p);
+        mem_free(o.p);
         return -1;
     }
     /* Write a temporary file, then rename: a reader never sees half. */
@@ -199,10 +200,10 @@ int topo_profile_write(const char *path, const plan_model *m, char *err,
         snprintf(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
         if (f != NULL)
             remove(tmp);
-        free(o.p);
+        mem_free(o.p);
         return -1;
     }
-    free(o.p);
+    mem_free(o.p);
     if (rename(tmp, path) != 0) {
         snprintf(err, errlen, "cannot rename %s to %s: %s", tmp, path,
                  strerror(errno));
@@ -268,21 +269,21 @@ topo_profile_status topo_profile_read(const char *path, plan_model *m,
     }
     /* Profiles are small; more than 1 MiB is not one of ours. */
     size_t cap = 1u << 20;
-    char *text = malloc(cap + 1);
+    char *text = mem_alloc(cap + 1);
     size_t len = text != NULL ? fread(text, 1, cap + 1, f) : 0;
     int rd_err = ferror(f);
     fclose(f);
     if (text == NULL || rd_err || len > cap) {
-        free(text);
+        mem_free(text);
         snprintf(why, whylen, "calibration profile %s is unreadable or too large",
                  path);
         return TOPO_PROFILE_CORRUPT;
     }
     text[len] = '\0';
     topo_profile_status st = TOPO_PROFILE_CORRUPT;
-    plan_calib *tmp = calloc((size_t)PLAN_MAX_LOCATIONS, sizeof *tmp);
+    plan_calib *tmp = mem_calloc((size_t)PLAN_MAX_LOCATIONS, sizeof *tmp);
     if (tmp == NULL) {
-        free(text);
+        mem_free(text);
         snprintf(why, whylen, "out of memory reading %s", path);
         return TOPO_PROFILE_CORRUPT;
     }
@@ -379,7 +380,7 @@ topo_profile_status topo_profile_read(const char *path, plan_model *m,
     why[0] = '\0';
     st = TOPO_PROFILE_OK;
 done:
-    free(tmp);
-    free(text);
+    mem_free(tmp);
+    mem_free(text);
     return st;
 }
