@@ -11,59 +11,11 @@
 # what failed; the script stops at the first failure.
 set -euo pipefail
 
-DQO=${1:?usage: test_cli.sh PATH-TO-DQO [BUILD-DIR]}
-BUILD=${2:-.}
-[[ -x "$DQO" ]] || { echo "FAIL: $DQO is not an executable" >&2; exit 1; }
-[[ -d "$BUILD" ]] || { echo "FAIL: build directory $BUILD is missing" >&2; exit 1; }
-
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/dqo_cli_test.XXXXXX")
-trap 'rm -rf "$TMP"' EXIT
+source "$(dirname "${BASH_SOURCE[0]}")/cli_lib.sh" cli_test "$@"
 # Small datasets: keep the kernels' thread pools small too.
 THREADS=2
 # DQO_CLI_KERNELS narrows the kernels under test while one is being written.
 read -ra KERNELS <<<"${DQO_CLI_KERNELS:-auto hg sphg og sog bsg radix}"
-CHECKS=0
-
-fail() {
-    echo "FAIL: $*" >&2
-    if [[ -s "$TMP/err" ]]; then
-        echo "--- stderr of the last command:" >&2
-        head -20 "$TMP/err" >&2
-    fi
-    exit 1
-}
-
-pass() {
-    CHECKS=$((CHECKS + 1))
-}
-
-# run EXPECTED-STATUS ARGS...: runs dqo with ARGS, stdout to $TMP/out and
-# stderr to $TMP/err, and fails unless it exits with EXPECTED-STATUS.
-run() {
-    local want=$1
-    shift
-    local rc=0
-    "$DQO" "$@" >"$TMP/out" 2>"$TMP/err" || rc=$?
-    if [[ $rc -ne $want ]]; then
-        fail "dqo $* exited with $rc, expected $want"
-    fi
-    pass
-}
-
-# Fails unless file $1 contains the fixed string $2.
-contains() {
-    grep -qF -- "$2" "$1" || fail "${3:-$1} does not contain '$2'"
-    pass
-}
-
-# Fails unless files $1 and $2 are identical, showing the difference.
-same() {
-    if ! cmp -s "$1" "$2"; then
-        diff "$1" "$2" | head -20 >&2 || true
-        fail "$3: $1 and $2 differ"
-    fi
-    pass
-}
 
 # ------------------------------------------------------------------ help
 run 0 --help

@@ -12,62 +12,12 @@
 # profile is never read or written. The script stops at the first failure.
 set -euo pipefail
 
-DQO=${1:?usage: test_cli_machine.sh PATH-TO-DQO [BUILD-DIR]}
-BUILD=${2:-.}
-[[ -x "$DQO" ]] || { echo "FAIL: $DQO is not an executable" >&2; exit 1; }
-[[ -d "$BUILD" ]] || { echo "FAIL: build directory $BUILD is missing" >&2; exit 1; }
-
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/dqo_cli_machine.XXXXXX")
-trap 'rm -rf "$TMP"' EXIT
+source "$(dirname "${BASH_SOURCE[0]}")/cli_lib.sh" cli_machine "$@"
 # Never touch the user's profile; read the machine itself unless a check
 # asks for another topology.
 export XDG_CACHE_HOME="$TMP/cache"
 unset DQO_PROFILE HWLOC_XMLFILE HWLOC_SYNTHETIC
 SYNTHETIC="pack:2 numa:2 core:4 pu:1"
-CHECKS=0
-
-fail() {
-    echo "FAIL: $*" >&2
-    for f in out err; do
-        if [[ -s "$TMP/$f" ]]; then
-            echo "--- std$f of the last command:" >&2
-            head -40 "$TMP/$f" >&2
-        fi
-    done
-    exit 1
-}
-
-pass() {
-    CHECKS=$((CHECKS + 1))
-}
-
-# run EXPECTED-STATUS ARGS...: runs dqo with ARGS, stdout to $TMP/out and
-# stderr to $TMP/err, and fails unless it exits with EXPECTED-STATUS.
-# Environment for one run goes before: `DQO_PROFILE=x run 0 devices`.
-run() {
-    local want=$1
-    shift
-    local rc=0
-    "$DQO" "$@" >"$TMP/out" 2>"$TMP/err" || rc=$?
-    if [[ $rc -ne $want ]]; then
-        fail "dqo $* exited with $rc, expected $want"
-    fi
-    pass
-}
-
-# Fails unless file $1 contains the fixed string $2.
-contains() {
-    grep -qF -- "$2" "$1" || fail "${3:-$1} does not contain '$2'"
-    pass
-}
-
-# Fails if file $1 contains the fixed string $2.
-lacks() {
-    if grep -qF -- "$2" "$1"; then
-        fail "${3:-$1} contains '$2'"
-    fi
-    pass
-}
 
 # json_check FILE PYTHON-EXPR: parses FILE as JSON into `d` and fails unless
 # the expression is true. `locs` is d["locations"], `ids` their ids and
