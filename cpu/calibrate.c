@@ -559,7 +559,7 @@ static dqo_status calib_kernels(calib_ctx *c)
                            dqo_status_name(st));
                 goto done;
             }
-            const grp_agg agg = {AGG_OP_SUM, DQO_TYPE_I32, vals, NULL};
+            const grp_agg agg = {AGG_OP_SUM, DQO_TYPE_I32, vals, NULL, NULL};
             const grp_input in = {.key_type = DQO_TYPE_U32,
                                   .keys = keys,
                                   .rows = rows,

@@ -33,11 +33,19 @@ typedef enum agg_op {
 
 /* One lowered aggregate. The accumulator is double when type is F64 and
  * op is not COUNT; int64_t otherwise (integer SUM checks for overflow). */
+/* A column kept resident in a device's memory (opaque; owned by the
+ * back-end that made it, see backend_ops.col_upload). */
+typedef struct dev_col dev_col;
+
 typedef struct grp_agg {
     agg_op op;
     dqo_type type;        /* input type: U32, I32, I64 or F64 */
     const void *data;     /* `rows` input elements */
     const uint8_t *valid; /* NULL: no NULLs; else 0 marks a NULL row */
+    /* The same column (data and valid) resident on the device the query
+     * runs on, or NULL: the device back-end then streams `data` from host
+     * memory. Ignored by the CPU back-end. */
+    const dev_col *dev;
 } grp_agg;
 
 static inline bool grp_agg_is_f64(const grp_agg *a)
@@ -59,6 +67,13 @@ typedef struct grp_input {
     const grp_agg *aggs;
     int naggs; /* 0..GRP_MAX_AGGS */
     int threads; /* >= 1: worker threads to use */
+    /* Device back-ends: the device (an index from probe) and the key column
+     * resident there (NULL: stream `keys` from host memory). */
+    int device;
+    const dev_col *keys_dev;
+    /* Device back-ends: how to copy host memory into staging buffers (the
+     * CPU back-end's parallel place_copy, with `threads`); NULL: memcpy. */
+    void (*copy)(void *dst, const void *src, size_t bytes, int threads);
 } grp_input;
 
 /* A kernel's output; every array has `groups` entries and is allocated with
@@ -73,6 +88,16 @@ typedef struct grp_output {
     /* What the kernel did, for EXPLAIN and DQO_TRACE: mode, table sizes,
      * radix bits, partitions..., e.g. "private tables x16, merged". */
     char detail[192];
+    /* Device back-ends: what failed ("clEnqueueNDRangeKernel:
+     * CL_OUT_OF_RESOURCES (-5)", a build log...), "" on success; and where
+     * the time went: device work (kernels and the transfers they wait for,
+     * until the result is ready in device memory) and the download of the
+     * result, in milliseconds. */
+    char error[512];
+    double device_ms, download_ms;
+    /* Device back-ends that ran in chunks with per-chunk results: keys may
+     * repeat (each a partial aggregate); the engine merges equal keys. */
+    bool partial;
 } grp_output;
 
 void grp_output_free(grp_output *out, int naggs);
@@ -165,10 +190,25 @@ typedef struct backend_ops {
      * touch on the NUMA node of the thread that scans them). NULL for
      * devices. */
     void (*place_copy)(void *dst, const void *src, size_t bytes, int threads);
+    /* Device back-ends: copies `rows` elements of `width` bytes (and the
+     * valid flags when not NULL) into buffers resident on device `dev`.
+     * *out is freed with col_free. NULL for the CPU. */
+    dqo_status (*col_upload)(int dev, const void *data, size_t width,
+                             const uint8_t *valid, uint64_t rows,
+                             dev_col **out, char *err, size_t errlen);
+    void (*col_free)(dev_col *c);
+    /* The device a resident column lives on. */
+    int (*col_device)(const dev_col *c);
+    /* Releases what the back-end keeps between queries (opened devices and
+     * their programs) when nothing uses it; the engine calls it when its
+     * last context is destroyed. */
+    void (*trim)(void);
 } backend_ops;
 
 extern const backend_ops cpu_backend;
-/* Probe and calibrate only until the OpenCL grouping kernels land. */
+/* OpenCL devices: probe, calibrate, resident columns and grouping (the
+ * direct, hash, radix, sort and order kernel families; bsg has no device
+ * kernel and returns DQO_EUNSUPPORTED). */
 extern const backend_ops opencl_backend;
 
 #endif /* DQO_BACKEND_H */

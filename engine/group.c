@@ -183,7 +183,7 @@ static int lower_one(const dqo_table *t, grp_agg *low, int *nlow, agg_op op,
             return i;
     if (*nlow == GRP_MAX_AGGS)
         return -2;
-    low[*nlow] = (grp_agg){op, ty, c->data, c->valid};
+    low[*nlow] = (grp_agg){op, ty, c->data, c->valid, NULL};
     return (*nlow)++;
 }
 

@@ -161,9 +161,9 @@ static void run_mode(int mode)
             for (size_t oi = 0; oi < 4; oi++)
                 for (int nulls = 0; nulls < 2; nulls++) {
                     grp_agg a = {ops[oi], types[ti], type_data(types[ti]),
-                                 nulls ? in_valid : NULL};
+                                 nulls ? in_valid : NULL, NULL};
                     dqo_column_stats ks = {0};
-                    grp_input in = {DQO_TYPE_U32, NULL, ROWS, &ks, &a, 1, 1};
+                    grp_input in = {DQO_TYPE_U32, NULL, ROWS, &ks, &a, 1, 1, 0, NULL, NULL};
                     agg_table t, u;
                     agg_flags f = {-1};
                     assert_int_equal(agg_table_init(&t, &in, SLOTS), DQO_OK);
@@ -229,10 +229,10 @@ static void test_overflow(void **state)
     (void)state;
     int64_t v[4] = {INT64_MAX, 1, -5, 0};
     uint32_t s[4] = {0, 0, 0, 0};
-    grp_agg aggs[2] = {{AGG_OP_COUNT, DQO_TYPE_I64, v, NULL},
-                       {AGG_OP_SUM, DQO_TYPE_I64, v, NULL}};
+    grp_agg aggs[2] = {{AGG_OP_COUNT, DQO_TYPE_I64, v, NULL, NULL},
+                       {AGG_OP_SUM, DQO_TYPE_I64, v, NULL, NULL}};
     dqo_column_stats ks = {0};
-    grp_input in = {DQO_TYPE_U32, NULL, 4, &ks, aggs, 2, 1};
+    grp_input in = {DQO_TYPE_U32, NULL, 4, &ks, aggs, 2, 1, 0, NULL, NULL};
     for (int mode = 0; mode < 3; mode++) {
         agg_table t;
         agg_flags f = {-1};
@@ -258,8 +258,8 @@ static void test_overflow(void **state)
     /* No overflow: MAX alone, then -5. */
     {
         int64_t w[2] = {INT64_MAX, -5};
-        grp_agg a = {AGG_OP_SUM, DQO_TYPE_I64, w, NULL};
-        grp_input in1 = {DQO_TYPE_U32, NULL, 2, &ks, &a, 1, 1};
+        grp_agg a = {AGG_OP_SUM, DQO_TYPE_I64, w, NULL, NULL};
+        grp_input in1 = {DQO_TYPE_U32, NULL, 2, &ks, &a, 1, 1, 0, NULL, NULL};
         agg_table t;
         agg_flags f = {-1};
         assert_int_equal(agg_table_init(&t, &in1, 1), DQO_OK);
@@ -278,8 +278,8 @@ static void test_overflow(void **state)
     /* NULL rows are skipped: the overflowing row is NULL. */
     {
         uint8_t valid[2] = {1, 0};
-        grp_agg a = {AGG_OP_SUM, DQO_TYPE_I64, v, valid};
-        grp_input in1 = {DQO_TYPE_U32, NULL, 2, &ks, &a, 1, 1};
+        grp_agg a = {AGG_OP_SUM, DQO_TYPE_I64, v, valid, NULL};
+        grp_input in1 = {DQO_TYPE_U32, NULL, 2, &ks, &a, 1, 1, 0, NULL, NULL};
         agg_table t;
         agg_flags f = {-1};
         assert_int_equal(agg_table_init(&t, &in1, 1), DQO_OK);
@@ -295,10 +295,10 @@ static void test_f64_minmax_negative(void **state)
     (void)state;
     double v[5] = {-3.5, -0.25, -100.0, -7.0, -1e300};
     uint32_t s[5] = {0, 0, 0, 1, 1};
-    grp_agg aggs[2] = {{AGG_OP_MIN, DQO_TYPE_F64, v, NULL},
-                       {AGG_OP_MAX, DQO_TYPE_F64, v, NULL}};
+    grp_agg aggs[2] = {{AGG_OP_MIN, DQO_TYPE_F64, v, NULL, NULL},
+                       {AGG_OP_MAX, DQO_TYPE_F64, v, NULL, NULL}};
     dqo_column_stats ks = {0};
-    grp_input in = {DQO_TYPE_U32, NULL, 5, &ks, aggs, 2, 1};
+    grp_input in = {DQO_TYPE_U32, NULL, 5, &ks, aggs, 2, 1, 0, NULL, NULL};
     for (int mode = 0; mode < 2; mode++) {
         agg_table t;
         assert_int_equal(agg_table_init(&t, &in, 3), DQO_OK);
@@ -319,10 +319,10 @@ static void test_output(void **state)
 {
     (void)state;
     make_inputs(7);
-    grp_agg aggs[2] = {{AGG_OP_SUM, DQO_TYPE_I32, in_i32, NULL},
-                       {AGG_OP_MAX, DQO_TYPE_F64, in_f64, NULL}};
+    grp_agg aggs[2] = {{AGG_OP_SUM, DQO_TYPE_I32, in_i32, NULL, NULL},
+                       {AGG_OP_MAX, DQO_TYPE_F64, in_f64, NULL, NULL}};
     dqo_column_stats ks = {0};
-    grp_input in = {DQO_TYPE_U32, NULL, ROWS, &ks, aggs, 2, 1};
+    grp_input in = {DQO_TYPE_U32, NULL, ROWS, &ks, aggs, 2, 1, 0, NULL, NULL};
     agg_table t;
     assert_int_equal(agg_table_init(&t, &in, SLOTS), DQO_OK);
     agg_update(&t, &in, in_slot, 0, AGG_CHUNK, NULL);

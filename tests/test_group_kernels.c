@@ -178,8 +178,8 @@ static int aggs_all(const values *v, grp_agg *aggs)
 /* Two aggregates, for cases whose tables are large (the threshold). */
 static int aggs_few(const values *v, grp_agg *aggs)
 {
-    aggs[0] = (grp_agg){AGG_OP_SUM, DQO_TYPE_I32, v->i32, NULL};
-    aggs[1] = (grp_agg){AGG_OP_MIN, DQO_TYPE_F64, v->f64, v->valid};
+    aggs[0] = (grp_agg){AGG_OP_SUM, DQO_TYPE_I32, v->i32, NULL, NULL};
+    aggs[1] = (grp_agg){AGG_OP_MIN, DQO_TYPE_F64, v->f64, v->valid, NULL};
     return 2;
 }
 
@@ -364,8 +364,8 @@ static void run_case(const test_case *c, rng *r)
     /* The benchmark's shape, COUNT(*) plus one SUM over a 32-bit column
      * without NULLs, which kernels run through fused fast paths. */
     for (int vt = 0; vt < 2; vt++) {
-        aggs[0] = vt == 0 ? (grp_agg){AGG_OP_SUM, DQO_TYPE_I32, v.i32, NULL}
-                          : (grp_agg){AGG_OP_SUM, DQO_TYPE_U32, v.u32, NULL};
+        aggs[0] = vt == 0 ? (grp_agg){AGG_OP_SUM, DQO_TYPE_I32, v.i32, NULL, NULL}
+                          : (grp_agg){AGG_OP_SUM, DQO_TYPE_U32, v.u32, NULL, NULL};
         in.naggs = 1;
         ref_compute(&in, &ref);
         for (int k = 0; k < GRP_KERNEL_COUNT_; k++)
@@ -643,9 +643,9 @@ static void test_overflow(void **s)
                 vals[i] = -vals[i];
         dqo_column_stats ks;
         ref_key_stats(DQO_TYPE_I64, keys, n, &ks);
-        grp_agg aggs[2] = {{AGG_OP_COUNT, DQO_TYPE_I64, vals, NULL},
-                           {AGG_OP_SUM, DQO_TYPE_I64, vals, NULL}};
-        grp_input in = {DQO_TYPE_I64, keys, n, &ks, aggs, 2, 1};
+        grp_agg aggs[2] = {{AGG_OP_COUNT, DQO_TYPE_I64, vals, NULL, NULL},
+                           {AGG_OP_SUM, DQO_TYPE_I64, vals, NULL, NULL}};
+        grp_input in = {DQO_TYPE_I64, keys, n, &ks, aggs, 2, 1, 0, NULL, NULL};
         ref_output ref;
         ref_compute(&in, &ref);
         assert_true(ref.overflow[1]);
@@ -674,12 +674,12 @@ static void test_alloc_failures(void **s)
         k[i] = rng_in(&r, -200, 200);
     values v;
     values_make(&v, n, &r);
-    grp_agg aggs[3] = {{AGG_OP_SUM, DQO_TYPE_I64, v.i64, v.valid},
-                       {AGG_OP_MAX, DQO_TYPE_F64, v.f64, NULL},
-                       {AGG_OP_COUNT, DQO_TYPE_U32, v.u32, v.valid}};
+    grp_agg aggs[3] = {{AGG_OP_SUM, DQO_TYPE_I64, v.i64, v.valid, NULL},
+                       {AGG_OP_MAX, DQO_TYPE_F64, v.f64, NULL, NULL},
+                       {AGG_OP_COUNT, DQO_TYPE_U32, v.u32, v.valid, NULL}};
     dqo_column_stats ks;
     ref_key_stats(DQO_TYPE_I64, k, n, &ks);
-    grp_input in = {DQO_TYPE_I64, k, n, &ks, aggs, 3, 2};
+    grp_input in = {DQO_TYPE_I64, k, n, &ks, aggs, 3, 2, 0, NULL, NULL};
     ref_output ref;
     ref_compute(&in, &ref);
     test_case c = {"alloc_failures", k, n, DQO_TYPE_I64, true, 0, 0};

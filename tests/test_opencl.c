@@ -327,10 +327,12 @@ static void test_calibrate_quick(void **state)
     assert_true(log.last == 1.0);
     assert_int_equal(mem_outstanding(), mem0);
     assert_int_equal(ocl_live_objects(), obj0);
-    /* The shape of the ops table: probe and calibrate only, for now. */
+    /* The shape of the ops table: devices, calibration, resident columns
+     * and grouping; statistics stay on the CPU. */
     assert_string_equal(opencl_backend.name, "opencl");
     assert_non_null(opencl_backend.probe);
-    assert_null(opencl_backend.group);
+    assert_non_null(opencl_backend.group);
+    assert_non_null(opencl_backend.col_upload);
     assert_null(opencl_backend.stats);
     /* The planner sees the same device through the table. */
     dev_info d;

@@ -1,0 +1,468 @@
+/*
+ * group_common.cl - what every grouping kernel shares (OpenCL C 1.2): the
+ * query's shape as macros, the input argument block, the accumulator
+ * updates on global and local memory (atomic) and on lane-private local
+ * memory (plain), and the compaction of a table's used entries.
+ *
+ * The host (opencl/group.c, ocl_group_options) describes the query with -D
+ * options, so a program is compiled once per shape and cached:
+ *
+ *   KEY_T        uint, int or long                the key column's type
+ *   NAGG         0..8                             lowered aggregates
+ *   Aj_OP        0 COUNT, 1 SUM, 2 MIN, 3 MAX     aggregate j's operation
+ *   Aj_T         uint, int, long or double        its input type
+ *   Aj_F         1: the accumulator is a double (f64 SUM/MIN/MAX)
+ *   Aj_NULL      1: the column has NULLs (vj flags; 0 marks a NULL)
+ *   Aj_CHECK     1: an i64 SUM, whose intermediate wraps are flagged
+ *   TAB_E        words (long) per table entry; TAB_K 1: entries carry the key
+ *   HAS_I64_EXT  cl_khr_int64_extended_atomics (atom_min / atom_max)
+ *   NEED_F64     some aggregate reads or keeps doubles
+ *
+ * Table entry (see opencl/ocl_group.h): [key] count acc_0 ... acc_{NAGG-1}.
+ * In local tables the fields are split (structure of arrays): field f of
+ * entry e sits at base[e + f * stride]; the update macros take the stride.
+ *
+ * The flag word `wrapped`: bit 0 an i64 SUM wrapped (the host reruns the
+ * query exactly on the CPU), bit 1 a hash table overflowed (the host
+ * retries with a larger table).
+ */
+#pragma OPENCL EXTENSION cl_khr_int64_base_atomics : enable
+#ifdef HAS_I64_EXT
+#pragma OPENCL EXTENSION cl_khr_int64_extended_atomics : enable
+#endif
+#ifdef NEED_F64
+#pragma OPENCL EXTENSION cl_khr_fp64 : enable
+#endif
+
+#ifndef KEY_T
+#define KEY_T uint
+#endif
+#ifndef NAGG
+#define NAGG 0
+#endif
+#ifndef TAB_K
+#define TAB_K 0
+#endif
+#ifndef TAB_E
+#define TAB_E 2
+#endif
+
+/* Defaults for the aggregates the query does not use (dead code). */
+#ifndef A0_T
+#define A0_T int
+#define A0_OP 0
+#define A0_F 0
+#define A0_NULL 0
+#define A0_CHECK 0
+#endif
+#ifndef A1_T
+#define A1_T int
+#define A1_OP 0
+#define A1_F 0
+#define A1_NULL 0
+#define A1_CHECK 0
+#endif
+#ifndef A2_T
+#define A2_T int
+#define A2_OP 0
+#define A2_F 0
+#define A2_NULL 0
+#define A2_CHECK 0
+#endif
+#ifndef A3_T
+#define A3_T int
+#define A3_OP 0
+#define A3_F 0
+#define A3_NULL 0
+#define A3_CHECK 0
+#endif
+#ifndef A4_T
+#define A4_T int
+#define A4_OP 0
+#define A4_F 0
+#define A4_NULL 0
+#define A4_CHECK 0
+#endif
+#ifndef A5_T
+#define A5_T int
+#define A5_OP 0
+#define A5_F 0
+#define A5_NULL 0
+#define A5_CHECK 0
+#endif
+#ifndef A6_T
+#define A6_T int
+#define A6_OP 0
+#define A6_F 0
+#define A6_NULL 0
+#define A6_CHECK 0
+#endif
+#ifndef A7_T
+#define A7_T int
+#define A7_OP 0
+#define A7_F 0
+#define A7_NULL 0
+#define A7_CHECK 0
+#endif
+
+#define WRAP_SUM 1
+#define WRAP_TABLE 2
+
+/* The argument block every grouping kernel starts with: the chunk's keys
+ * and aggregate columns (row r of the chunk is element off + r), and the
+ * flag word. */
+#define GRP_INPUT                                                              \
+    __global const KEY_T *keys, __global const A0_T *a0,                       \
+        __global const uchar *v0, __global const A1_T *a1,                     \
+        __global const uchar *v1, __global const A2_T *a2,                     \
+        __global const uchar *v2, __global const A3_T *a3,                     \
+        __global const uchar *v3, __global const A4_T *a4,                     \
+        __global const uchar *v4, __global const A5_T *a5,                     \
+        __global const uchar *v5, __global const A6_T *a6,                     \
+        __global const uchar *v6, __global const A7_T *a7,                     \
+        __global const uchar *v7, const ulong off, const ulong rows,           \
+        volatile __global int *wrapped
+
+/* ------------------------------------------------ accumulator primitives */
+
+/* One set per kind of memory: _g global atomics, _l local atomics, _p
+ * plain local (a word only one work-item touches). Every one takes the
+ * flag word for the checked add. */
+#define ACC_ATOMIC_SET(AS, sfx)                                                \
+    inline void acc_add_##sfx(volatile AS long *p, long x,                     \
+                              volatile __global int *w)                        \
+    {                                                                          \
+        (void)w;                                                               \
+        atom_add(p, x);                                                        \
+    }                                                                          \
+    inline void acc_addc_##sfx(volatile AS long *p, long x,                    \
+                               volatile __global int *w)                       \
+    {                                                                          \
+        const long old = atom_add(p, x);                                       \
+        const long now = (long)((ulong)old + (ulong)x);                        \
+        if ((x > 0 && now < old) || (x < 0 && now > old))                      \
+            atomic_or(w, WRAP_SUM);                                            \
+    }                                                                          \
+    inline void acc_min_##sfx(volatile AS long *p, long x)                     \
+    {                                                                          \
+        long cur = *p;                                                         \
+        while (x < cur) {                                                      \
+            const long prev = atom_cmpxchg(p, cur, x);                         \
+            if (prev == cur)                                                   \
+                break;                                                         \
+            cur = prev;                                                        \
+        }                                                                      \
+    }                                                                          \
+    inline void acc_max_##sfx(volatile AS long *p, long x)                     \
+    {                                                                          \
+        long cur = *p;                                                         \
+        while (x > cur) {                                                      \
+            const long prev = atom_cmpxchg(p, cur, x);                         \
+            if (prev == cur)                                                   \
+                break;                                                         \
+            cur = prev;                                                        \
+        }                                                                      \
+    }
+
+ACC_ATOMIC_SET(__global, g)
+ACC_ATOMIC_SET(__local, l)
+
+#ifdef HAS_I64_EXT
+/* Native 64-bit min/max where the device has them (global memory only;
+ * the local ones above are CAS loops that rarely loop). */
+#define acc_min_g(p, x) atom_min((p), (x))
+#define acc_max_g(p, x) atom_max((p), (x))
+#endif
+
+inline void acc_add_p(__local long *p, long x, volatile __global int *w)
+{
+    (void)w;
+    *p += x;
+}
+inline void acc_addc_p(__local long *p, long x, volatile __global int *w)
+{
+    const long old = *p;
+    const long now = (long)((ulong)old + (ulong)x);
+    if ((x > 0 && now < old) || (x < 0 && now > old))
+        atomic_or(w, WRAP_SUM);
+    *p = now;
+}
+inline void acc_min_p(__local long *p, long x)
+{
+    if (x < *p)
+        *p = x;
+}
+inline void acc_max_p(__local long *p, long x)
+{
+    if (x > *p)
+        *p = x;
+}
+
+#ifdef NEED_F64
+#define ACC_F64_SET(AS, sfx)                                                   \
+    inline void acc_fadd_##sfx(volatile AS long *p, double x)                  \
+    {                                                                          \
+        long cur = *p;                                                         \
+        for (;;) {                                                             \
+            const long now = as_long(as_double(cur) + x);                      \
+            const long prev = atom_cmpxchg(p, cur, now);                       \
+            if (prev == cur)                                                   \
+                break;                                                         \
+            cur = prev;                                                        \
+        }                                                                      \
+    }                                                                          \
+    inline void acc_fmin_##sfx(volatile AS long *p, double x)                  \
+    {                                                                          \
+        long cur = *p;                                                         \
+        while (x < as_double(cur)) {                                           \
+            const long prev = atom_cmpxchg(p, cur, as_long(x));                \
+            if (prev == cur)                                                   \
+                break;                                                         \
+            cur = prev;                                                        \
+        }                                                                      \
+    }                                                                          \
+    inline void acc_fmax_##sfx(volatile AS long *p, double x)                  \
+    {                                                                          \
+        long cur = *p;                                                         \
+        while (x > as_double(cur)) {                                           \
+            const long prev = atom_cmpxchg(p, cur, as_long(x));                \
+            if (prev == cur)                                                   \
+                break;                                                         \
+            cur = prev;                                                        \
+        }                                                                      \
+    }
+ACC_F64_SET(__global, g)
+ACC_F64_SET(__local, l)
+inline void acc_fadd_p(__local long *p, double x)
+{
+    *p = as_long(as_double(*p) + x);
+}
+inline void acc_fmin_p(__local long *p, double x)
+{
+    if (x < as_double(*p))
+        *p = as_long(x);
+}
+inline void acc_fmax_p(__local long *p, double x)
+{
+    if (x > as_double(*p))
+        *p = as_long(x);
+}
+#define F64_BITS(x) as_long((double)(x))
+#define F64_OF(w) as_double(w)
+#else
+/* Never reached without doubles (Aj_F is 0 for every aggregate). */
+#define acc_fadd_g(p, x) ((void)0)
+#define acc_fmin_g(p, x) ((void)0)
+#define acc_fmax_g(p, x) ((void)0)
+#define acc_fadd_l(p, x) ((void)0)
+#define acc_fmin_l(p, x) ((void)0)
+#define acc_fmax_l(p, x) ((void)0)
+#define acc_fadd_p(p, x) ((void)0)
+#define acc_fmin_p(p, x) ((void)0)
+#define acc_fmax_p(p, x) ((void)0)
+#define F64_BITS(x) 0L
+#define F64_OF(w) 0
+#endif
+
+/* The identity an accumulator of aggregate j starts from (also the
+ * host's fill pattern): 0, or +inf / -inf for MIN / MAX. */
+#define IDENT(j)                                                               \
+    (A##j##_OP == 2 ? (A##j##_F ? 0x7ff0000000000000L : LONG_MAX)              \
+     : A##j##_OP == 3 ? (A##j##_F ? (long)0xfff0000000000000UL : LONG_MIN)     \
+                      : 0L)
+
+/* Folds value x of aggregate j into accumulator word p (sfx: g, l or p). */
+#define ACC_UPD(sfx, j, p, x)                                                  \
+    do {                                                                       \
+        if (A##j##_OP == 0)                                                    \
+            acc_add_##sfx((p), 1L, wrapped);                                   \
+        else if (A##j##_F) {                                                   \
+            if (A##j##_OP == 1)                                                \
+                acc_fadd_##sfx((p), (double)(x));                              \
+            else if (A##j##_OP == 2)                                           \
+                acc_fmin_##sfx((p), (double)(x));                              \
+            else                                                               \
+                acc_fmax_##sfx((p), (double)(x));                              \
+        } else if (A##j##_OP == 1) {                                           \
+            if (A##j##_CHECK)                                                  \
+                acc_addc_##sfx((p), (long)(x), wrapped);                       \
+            else                                                               \
+                acc_add_##sfx((p), (long)(x), wrapped);                        \
+        } else if (A##j##_OP == 2)                                             \
+            acc_min_##sfx((p), (long)(x));                                     \
+        else                                                                   \
+            acc_max_##sfx((p), (long)(x));                                     \
+    } while (0)
+
+/* Folds accumulator word w (a partial result) of aggregate j into p. */
+#define ACC_MERGE(sfx, j, p, w)                                                \
+    do {                                                                       \
+        if (A##j##_F) {                                                        \
+            if (A##j##_OP <= 1)                                                \
+                acc_fadd_##sfx((p), F64_OF(w));                                \
+            else if (A##j##_OP == 2)                                           \
+                acc_fmin_##sfx((p), F64_OF(w));                                \
+            else                                                               \
+                acc_fmax_##sfx((p), F64_OF(w));                                \
+        } else if (A##j##_OP <= 1) {                                           \
+            if (A##j##_CHECK)                                                  \
+                acc_addc_##sfx((p), (w), wrapped);                             \
+            else                                                               \
+                acc_add_##sfx((p), (w), wrapped);                              \
+        } else if (A##j##_OP == 2)                                             \
+            acc_min_##sfx((p), (w));                                           \
+        else                                                                   \
+            acc_max_##sfx((p), (w));                                           \
+    } while (0)
+
+/* Row r (an element index) of aggregate j into the entry whose count word
+ * is at e (fields `stride` words apart), when the row's value is valid. */
+#define ROW_AGG(sfx, j, e, stride, r)                                          \
+    if ((j) < NAGG && (!A##j##_NULL || v##j[r]))                               \
+    ACC_UPD(sfx, j, (e) + (1 + (j)) * (stride), a##j[r])
+
+/* Row r into the entry at e: COUNT(*) and every aggregate. */
+#define ROW_ALL(sfx, e, stride, r)                                             \
+    do {                                                                       \
+        acc_add_##sfx((e), 1L, wrapped);                                       \
+        ROW_AGG(sfx, 0, e, stride, r);                                         \
+        ROW_AGG(sfx, 1, e, stride, r);                                         \
+        ROW_AGG(sfx, 2, e, stride, r);                                         \
+        ROW_AGG(sfx, 3, e, stride, r);                                         \
+        ROW_AGG(sfx, 4, e, stride, r);                                         \
+        ROW_AGG(sfx, 5, e, stride, r);                                         \
+        ROW_AGG(sfx, 6, e, stride, r);                                         \
+        ROW_AGG(sfx, 7, e, stride, r);                                         \
+    } while (0)
+
+/* A partial entry (count c, aggregate word j at src[(1 + j) * sstride])
+ * into the entry at e (fields `stride` apart). */
+#define MERGE_AGG_(sfx, j, e, stride, src, sstride)                            \
+    if ((j) < NAGG)                                                            \
+    ACC_MERGE(sfx, j, (e) + (1 + (j)) * (stride), (src)[(1 + (j)) * (sstride)])
+#define MERGE_ALL(sfx, e, stride, src, sstride)                                \
+    do {                                                                       \
+        acc_add_##sfx((e), (src)[0], wrapped);                                 \
+        MERGE_AGG_(sfx, 0, e, stride, src, sstride);                           \
+        MERGE_AGG_(sfx, 1, e, stride, src, sstride);                           \
+        MERGE_AGG_(sfx, 2, e, stride, src, sstride);                           \
+        MERGE_AGG_(sfx, 3, e, stride, src, sstride);                           \
+        MERGE_AGG_(sfx, 4, e, stride, src, sstride);                           \
+        MERGE_AGG_(sfx, 5, e, stride, src, sstride);                           \
+        MERGE_AGG_(sfx, 6, e, stride, src, sstride);                           \
+        MERGE_AGG_(sfx, 7, e, stride, src, sstride);                           \
+    } while (0)
+
+/* Sets the count and accumulator fields of entry e to their identities. */
+#define IDENT_ALL(e, stride)                                                   \
+    do {                                                                       \
+        (e)[0] = 0;                                                            \
+        if (NAGG > 0) (e)[1 * (stride)] = IDENT(0);                            \
+        if (NAGG > 1) (e)[2 * (stride)] = IDENT(1);                            \
+        if (NAGG > 2) (e)[3 * (stride)] = IDENT(2);                            \
+        if (NAGG > 3) (e)[4 * (stride)] = IDENT(3);                            \
+        if (NAGG > 4) (e)[5 * (stride)] = IDENT(4);                            \
+        if (NAGG > 5) (e)[6 * (stride)] = IDENT(5);                            \
+        if (NAGG > 6) (e)[7 * (stride)] = IDENT(6);                            \
+        if (NAGG > 7) (e)[8 * (stride)] = IDENT(7);                            \
+    } while (0)
+
+/* The hash of a key (the 64-bit finaliser of MurmurHash3). */
+inline ulong key_hash(long k)
+{
+    ulong x = (ulong)k;
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdUL;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53UL;
+    x ^= x >> 33;
+    return x;
+}
+
+/* ------------------------------------------------------------ compaction */
+
+/* A table's used entries (count > 0) are copied, in entry order, into a
+ * dense array of OUT_E = 2 + NAGG words per group: key, count, acc_0...
+ * Three passes: count per block, one work-group's scan of the counts, and
+ * the scatter. A block is `per_wg` entries, one block per work-group. */
+#define OUT_E (2 + NAGG)
+
+__kernel void tab_count(__global const long *tab, const ulong n,
+                        const ulong per_wg, __global ulong *counts,
+                        __local uint *scratch)
+{
+    const uint lid = get_local_id(0), wg = get_local_size(0);
+    const ulong lo = get_group_id(0) * per_wg;
+    const ulong hi = min(n, lo + per_wg);
+    uint c = 0;
+    for (ulong i = lo + lid; i < hi; i += wg)
+        c += tab[i * TAB_E + TAB_K] != 0;
+    scratch[lid] = c;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (uint s = wg / 2; s > 0; s >>= 1) {
+        if (lid < s)
+            scratch[lid] += scratch[lid + s];
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    if (lid == 0)
+        counts[get_group_id(0)] = scratch[0];
+}
+
+/* Exclusive scan of counts[0..n) in place by one work-group (wg a power of
+ * two); total[0] gets the sum. */
+__kernel void scan_counts(__global ulong *counts, const uint n,
+                          __global ulong *total, __local ulong *scratch)
+{
+    const uint lid = get_local_id(0), wg = get_local_size(0);
+    ulong carry = 0;
+    for (uint base = 0; base < n; base += wg) {
+        const uint i = base + lid;
+        const ulong x = i < n ? counts[i] : 0;
+        scratch[lid] = x;
+        barrier(CLK_LOCAL_MEM_FENCE);
+        for (uint s = 1; s < wg; s <<= 1) {
+            const ulong y = lid >= s ? scratch[lid - s] : 0;
+            barrier(CLK_LOCAL_MEM_FENCE);
+            scratch[lid] += y;
+            barrier(CLK_LOCAL_MEM_FENCE);
+        }
+        if (i < n)
+            counts[i] = carry + scratch[lid] - x;
+        carry += scratch[wg - 1];
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    if (lid == 0)
+        total[0] = carry;
+}
+
+__kernel void tab_compact(__global const long *tab, const ulong n,
+                          const ulong per_wg, __global const ulong *offs,
+                          __global long *out, const long key_base,
+                          __local uint *scratch)
+{
+    const uint lid = get_local_id(0), wg = get_local_size(0);
+    const ulong lo = get_group_id(0) * per_wg;
+    const ulong hi = min(n, lo + per_wg);
+    ulong at = offs[get_group_id(0)];
+    for (ulong base = lo; base < hi; base += wg) {
+        const ulong i = base + lid;
+        const uint used = i < hi && tab[i * TAB_E + TAB_K] != 0;
+        scratch[lid] = used;
+        barrier(CLK_LOCAL_MEM_FENCE);
+        for (uint s = 1; s < wg; s <<= 1) {
+            const uint y = lid >= s ? scratch[lid - s] : 0;
+            barrier(CLK_LOCAL_MEM_FENCE);
+            scratch[lid] += y;
+            barrier(CLK_LOCAL_MEM_FENCE);
+        }
+        if (used) {
+            __global long *o = out + (at + scratch[lid] - 1) * OUT_E;
+            __global const long *e = tab + i * TAB_E;
+            o[0] = TAB_K ? e[0] : key_base + (long)i;
+            for (int f = 0; f <= NAGG; f++)
+                o[1 + f] = e[TAB_K + f];
+        }
+        at += scratch[wg - 1];
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+}
