@@ -189,7 +189,8 @@ static const char HELP_STATS[] =
 
 static const char HELP_GROUP[] =
     "usage: dqo group TABLE --by COL[,COL...] [--agg SPEC[,SPEC...]]\n"
-    "                 [--kernel K] [--threads T] [--format table|csv]\n"
+    "                 [--kernel K] [--device auto|cpu|cl:N] [--resident]\n"
+    "                 [--threads T] [--format table|csv]\n"
     "                 [--limit N] [--sort] [--types LIST] [--time] [--quiet]\n"
     "\n"
     "Groups TABLE by the key column(s) and computes the aggregates. The\n"
@@ -213,7 +214,15 @@ static const char HELP_GROUP[] =
     "  -k, --kernel K    auto (default: chosen from column statistics), hg\n"
     "                    (hash), sphg (static perfect hash: direct array),\n"
     "                    og (order-based), sog (sort, then order-based), bsg\n"
-    "                    (binary search over sorted keys) or radix\n"
+    "                    (binary search over sorted keys) or radix; on an\n"
+    "                    OpenCL device every one but bsg exists\n"
+    "  -d, --device LOC  where the query runs: auto (default: the device\n"
+    "                    holding the table, else the CPU; a device that\n"
+    "                    fails falls back to the CPU and the plan says so),\n"
+    "                    cpu, or cl:N (an OpenCL device, see dqo devices;\n"
+    "                    the columns stream from host memory)\n"
+    "  --resident        copy the table to the --device cl:N first and\n"
+    "                    keep it there for the query (--time shows the copy)\n"
     "  -t, --threads T   worker threads, 0 for every core (default: 0)\n"
     "  -f, --format FMT  'table' (aligned text, the default) or 'csv'\n"
     "                    (RFC 4180; NULL is an empty field)\n"
@@ -231,6 +240,7 @@ static const char HELP_GROUP[] =
     "examples:\n"
     "  dqo group /tmp/dense_100m --by k --agg 'count(*),sum(v),max(v)' --time\n"
     "  dqo group /tmp/dense_100m --by k --kernel radix --threads 8 --sort\n"
+    "  dqo group /tmp/dense_100m --by k --agg 'sum(v)' --device cl:0 --resident\n"
     "  dqo group sales.csv --by region,year --agg 'sum(amount)=total,avg(amount)'\n"
     "  dqo group sales.csv --by region --agg 'count(*) AS n' --format csv\n";
 
@@ -1488,10 +1498,11 @@ typedef struct group_opts {
     size_t naggs;
     const char *kernel;
     const char *types;
+    const char *device;
     int threads;
     out_format fmt;
     uint64_t limit;
-    int sort, time, quiet, help;
+    int sort, time, quiet, help, resident;
 } group_opts;
 
 static void group_opts_free(group_opts *o)
@@ -1502,6 +1513,17 @@ static void group_opts_free(group_opts *o)
         free(o->aggs[i].alias);
     }
     free(o->aggs);
+}
+
+/* True for "cl:N" with N a whole number. */
+static int is_cl_id(const char *s)
+{
+    if (strncmp(s, "cl:", 3) != 0 || s[3] == '\0')
+        return 0;
+    for (const char *p = s + 3; *p != '\0'; p++)
+        if (*p < '0' || *p > '9')
+            return 0;
+    return 1;
 }
 
 /* Parses and validates every option of `dqo group` before the library is
@@ -1515,6 +1537,8 @@ static int parse_group_options(int argc, char **argv, group_opts *o)
         {"by", 'b', OPT_LIST, NULL, NULL, &by_opt},
         {"agg", 'a', OPT_LIST, NULL, NULL, &agg_opt},
         {"kernel", 'k', OPT_VALUE, NULL, &o->kernel, NULL},
+        {"device", 'd', OPT_VALUE, NULL, &o->device, NULL},
+        {"resident", 0, OPT_FLAG, &o->resident, NULL, NULL},
         {"threads", 't', OPT_VALUE, NULL, &threads_s, NULL},
         {"format", 'f', OPT_VALUE, NULL, &format_s, NULL},
         {"limit", 'n', OPT_VALUE, NULL, &limit_s, NULL},
@@ -1550,6 +1574,18 @@ static int parse_group_options(int argc, char **argv, group_opts *o)
         kernel_list(names, sizeof names);
         rc = usage_error("group", "unknown kernel '%s' (expected %s)",
                          o->kernel, names);
+        goto done;
+    }
+    if (o->device != NULL && strcmp(o->device, "auto") != 0 &&
+        strcmp(o->device, "cpu") != 0 && !is_cl_id(o->device)) {
+        rc = usage_error("group", "invalid value '%s' for --device (expected "
+                                  "auto, cpu or cl:N)",
+                         o->device);
+        goto done;
+    }
+    if (o->resident && (o->device == NULL || !is_cl_id(o->device))) {
+        rc = usage_error("group", "--resident needs an OpenCL device: "
+                                  "--device cl:N");
         goto done;
     }
     if (split_items(&by_opt, &o->by) != 0 ||
@@ -1647,12 +1683,24 @@ static int cmd_group(int argc, char **argv)
             goto api_fail;
     if (o.kernel != NULL && (st = dqo_group_set_kernel(g, o.kernel)) != DQO_OK)
         goto api_fail;
+    if (o.device != NULL && (st = dqo_group_set_device(g, o.device)) != DQO_OK)
+        goto api_fail;
+    double tu = now_seconds();
+    if (o.resident && (st = dqo_table_to_device(ctx, input, o.device)) != DQO_OK)
+        goto api_fail;
     double t2 = now_seconds();
+    if (o.resident && o.time)
+        fprintf(stderr, "time: copy to %s %.3f ms\n", o.device,
+                (t2 - tu) * 1e3);
     if ((st = dqo_group_run(g, &result)) != DQO_OK) {
         result = NULL;
         goto api_fail;
     }
     double t3 = now_seconds();
+    /* A device that failed under --device auto: say so even with --quiet. */
+    const char *fell = strstr(dqo_group_explain(g), "could not run it");
+    if (fell != NULL && o.quiet)
+        fprintf(stderr, "dqo: note: %s\n", dqo_group_explain(g));
     rc = print_result(ctx, result, (int)o.by.n, o.sort, o.fmt, o.limit,
                       o.quiet);
     if (rc == 0 && !o.quiet)

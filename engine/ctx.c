@@ -39,8 +39,10 @@ void dqo_ctx_destroy(dqo_ctx *ctx)
         return;
     mem_free(ctx->model);
     mem_free(ctx);
-    if (atomic_fetch_sub(&ctx_live, 1) == 1)
+    if (atomic_fetch_sub(&ctx_live, 1) == 1) {
         mem_scratch_trim();
+        opencl_backend.trim();
+    }
 }
 
 const char *dqo_ctx_errmsg(const dqo_ctx *ctx)

@@ -84,12 +84,15 @@ typedef struct dqo_column {
     dqo_dict *dict;  /* STR columns: owned by the column */
     bool has_stats;
     dqo_column_stats stats;
+    dev_col *dev;    /* resident copy on the table's device, or NULL */
 } dqo_column;
 
 struct dqo_table {
     uint64_t rows;
     int ncols, cap;
     dqo_column *cols;
+    int device;       /* the OpenCL device holding column copies, -1: none */
+    char location[16]; /* "cl:N" or "host" */
 };
 
 /* Size in bytes of one element of `t` (STR: the u32 code). */

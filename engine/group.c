@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "engine/device.h"
 #include "engine/keys.h"
 
 /* Rows a thread should have before another one is woken: 16K rows take
@@ -35,7 +36,8 @@ struct dqo_group {
     int naggs, cap;
     group_agg *aggs;
     int kernel; /* -1: auto */
-    char explain[640];
+    int device; /* ENGINE_LOC_AUTO, ENGINE_LOC_CPU or an OpenCL device */
+    char explain[1024];
 };
 
 dqo_status dqo_group_create(dqo_ctx *ctx, const dqo_table *input,
@@ -55,6 +57,7 @@ dqo_status dqo_group_create(dqo_ctx *ctx, const dqo_table *input,
     g->ctx = ctx;
     g->in = input;
     g->kernel = -1;
+    g->device = ENGINE_LOC_AUTO;
     *out = g;
     return DQO_OK;
 }
@@ -167,6 +170,18 @@ dqo_status dqo_group_set_kernel(dqo_group *g, const char *kernel)
     return DQO_OK;
 }
 
+dqo_status dqo_group_set_device(dqo_group *g, const char *location)
+{
+    if (g == NULL)
+        return DQO_EINVAL;
+    ctx_ok(g->ctx);
+    int dev;
+    dqo_status s = engine_parse_location(g->ctx, location, &dev);
+    if (s == DQO_OK)
+        g->device = dev;
+    return s;
+}
+
 const char *dqo_group_explain(const dqo_group *g)
 {
     return g != NULL ? g->explain : "";
@@ -183,7 +198,7 @@ static int lower_one(const dqo_table *t, grp_agg *low, int *nlow, agg_op op,
             return i;
     if (*nlow == GRP_MAX_AGGS)
         return -2;
-    low[*nlow] = (grp_agg){op, ty, c->data, c->valid, NULL};
+    low[*nlow] = (grp_agg){op, ty, c->data, c->valid, c->dev};
     return (*nlow)++;
 }
 
@@ -418,6 +433,34 @@ static double now_ms(void)
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
+/* True when every column the query reads (keys and aggregates) has a
+ * resident copy on the table's device. */
+static bool group_resident(const dqo_group *g)
+{
+    const dqo_table *t = g->in;
+    if (t->device < 0)
+        return false;
+    for (int i = 0; i < g->nkeys; i++)
+        if (t->cols[g->keys[i]].dev == NULL)
+            return false;
+    for (int i = 0; i < g->naggs; i++)
+        if (g->aggs[i].col >= 0 && t->cols[g->aggs[i].col].dev == NULL)
+            return false;
+    return true;
+}
+
+/* The OpenCL device the query runs on, or -1 for the CPU: the one asked
+ * for, or under auto the device that holds the table's columns. */
+static int group_device(const dqo_group *g, const key_plan *kp)
+{
+    (void)kp;
+    if (g->device >= 0)
+        return g->device;
+    if (g->device == ENGINE_LOC_AUTO && group_resident(g))
+        return g->in->device;
+    return -1;
+}
+
 dqo_status dqo_group_run(dqo_group *g, dqo_table **result)
 {
     if (result != NULL)
@@ -446,11 +489,6 @@ dqo_status dqo_group_run(dqo_group *g, dqo_table **result)
         return s;
     double t_keys = now_ms();
 
-    plan_choice pc;
-    if (g->kernel >= 0)
-        plan_force_group(g->kernel, &pc);
-    else
-        plan_choose_group(&ctx->settings, &ctx->machine, &kp.stats, nlow, &pc);
     /* Waking a thread costs microseconds; below GROUP_ROWS_PER_THREAD rows
      * per thread the extra threads cost more than they save. */
     int threads = ctx_threads(ctx);
@@ -459,9 +497,52 @@ dqo_status dqo_group_run(dqo_group *g, dqo_table **result)
     grp_input in = {.key_type = kp.key_type, .keys = kp.keys,
                     .rows = g->in->rows, .key_stats = &kp.stats, .aggs = low,
                     .naggs = nlow, .threads = threads};
-    s = ctx->cpu->group(&in, &pc.g, &go);
+    plan_choice pc;
+    const char *kname = NULL;
+    char where[64] = "cpu";
+    char note[600] = "";
+    int dev = group_device(g, &kp);
+    if (dev >= 0) {
+        if (g->kernel >= 0)
+            plan_force_group(g->kernel, &pc);
+        else
+            plan_choose_group_device(&ctx->settings, &kp.stats, nlow, &pc);
+        kname = grp_kernel_name((grp_kernel)pc.g.kernel);
+        in.device = dev;
+        in.keys_dev = kp.direct && g->nkeys == 1 ? g->in->cols[g->keys[0]].dev
+                                                 : NULL;
+        in.copy = ctx->cpu->place_copy;
+        s = opencl_backend.group(&in, &pc.g, &go);
+        if (s == DQO_OK && go.partial)
+            s = engine_merge_partial(ctx, low, nlow, threads, &go);
+        if (s == DQO_OK) {
+            snprintf(where, sizeof where, "cl:%d", dev);
+        } else {
+            const bool wrapped = strstr(go.error, "wrapped") != NULL;
+            if (g->device != ENGINE_LOC_AUTO && !wrapped) {
+                s = ctx_error(ctx, s, "kernel %s on cl:%d: %s", kname, dev,
+                              go.error[0] ? go.error : dqo_status_str(s));
+                goto fail;
+            }
+            snprintf(note, sizeof note, "; cl:%d could not run it (%s), so it "
+                     "ran on the CPU", dev, go.error[0] ? go.error
+                                                         : dqo_status_str(s));
+            grp_output_free(&go, nlow);
+            dev = -1;
+        }
+    }
+    if (dev < 0) {
+        if (g->kernel >= 0)
+            plan_force_group(g->kernel, &pc);
+        else
+            plan_choose_group(&ctx->settings, &ctx->machine, &kp.stats, nlow,
+                              &pc);
+        kname = grp_kernel_name((grp_kernel)pc.g.kernel);
+        in.device = 0;
+        in.keys_dev = NULL;
+        s = ctx->cpu->group(&in, &pc.g, &go);
+    }
     double t_kernel = now_ms();
-    const char *kname = grp_kernel_name((grp_kernel)pc.g.kernel);
     if (s == DQO_EUNSUPPORTED) {
         s = ctx_error(ctx, s,
                       "kernel %s cannot group this key (%s, range %" PRId64
@@ -495,13 +576,17 @@ dqo_status dqo_group_run(dqo_group *g, dqo_table **result)
         if ((s = result_agg(g, &g->aggs[i], low, &go, uses, r)) != DQO_OK)
             goto fail;
     double t_end = now_ms();
+    char dtime[96] = "";
+    if (strcmp(where, "cpu") != 0)
+        snprintf(dtime, sizeof dtime, ", on the device %.3f ms + download "
+                 "%.3f ms", go.device_ms, go.download_ms);
     snprintf(g->explain, sizeof g->explain,
-             "%s: %s; %" PRIu64 " rows -> %" PRIu64 " groups, %d threads%s%s%s"
-             " (keys %.3f ms, kernel %.3f ms, result %.3f ms)",
-             kname, pc.why, g->in->rows, go.groups, in.threads,
+             "%s on %s: %s; %" PRIu64 " rows -> %" PRIu64 " groups, %d "
+             "threads%s%s%s (keys %.3f ms, kernel %.3f ms%s, result %.3f ms)%s",
+             kname, where, pc.why, g->in->rows, go.groups, in.threads,
              kp.direct ? "" : ", packed key",
              go.detail[0] ? "; " : "", go.detail, t_keys - t0,
-             t_kernel - t_keys, t_end - t_kernel);
+             t_kernel - t_keys, dtime, t_end - t_kernel, note);
     if (ctx->trace)
         fprintf(stderr, "dqo trace: group %s\n", g->explain);
     grp_output_free(&go, nlow);

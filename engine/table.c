@@ -21,6 +21,7 @@ dqo_status table_new(dqo_ctx *ctx, dqo_table **out)
     dqo_table *t = mem_calloc(1, sizeof *t);
     if (t == NULL)
         return ctx_error(ctx, DQO_ENOMEM, "out of memory creating a table");
+    t->device = -1;
     *out = t;
     return DQO_OK;
 }
@@ -38,6 +39,7 @@ dqo_status dqo_table_create(dqo_ctx *ctx, dqo_table **out)
 
 static void column_release(dqo_column *c)
 {
+    opencl_backend.col_free(c->dev);
     if (c->map_base != NULL)
         munmap(c->map_base, c->map_len);
     else if (c->owns_data) {

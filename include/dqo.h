@@ -234,6 +234,19 @@ dqo_status dqo_table_load_dir(dqo_ctx *ctx, const char *dir, dqo_table **out);
 dqo_status dqo_table_write_dir(dqo_ctx *ctx, const dqo_table *t,
                                const char *dir);
 
+/* Copies every column of t into the memory of OpenCL device `location`
+ * ("cl:N"), where the copies stay for later queries until
+ * dqo_table_drop_device or dqo_table_destroy (the host columns stay too).
+ * A table is resident on one device at a time: moving it drops the old
+ * copies. DQO_ENOMEM when the columns exceed dqo's memory budget on the
+ * device (3/4 of its memory, or DQO_CL_MEM_BUDGET). */
+dqo_status dqo_table_to_device(dqo_ctx *ctx, dqo_table *t,
+                               const char *location);
+void dqo_table_drop_device(dqo_table *t);
+/* "cl:N" when the table's columns are resident there, else "host"; owned
+ * by the table. */
+const char *dqo_table_location(const dqo_table *t);
+
 uint64_t dqo_table_rows(const dqo_table *t);
 int dqo_table_ncols(const dqo_table *t);
 /* Column name; owned by the table. NULL when col is out of range. */
@@ -327,6 +340,17 @@ dqo_status dqo_group_add_agg(dqo_group *g, dqo_agg agg, const char *column,
 /* Forces a kernel: "auto" (the default: chosen from column statistics), "hg",
  * "sphg", "og", "sog", "bsg" or "radix". */
 dqo_status dqo_group_set_kernel(dqo_group *g, const char *kernel);
+
+/* Where the query runs: "auto" (the default), "cpu" or "cl:N" (an OpenCL
+ * device, see dqo_location_get). auto runs on the device that holds the
+ * table's columns (dqo_table_to_device), else on the CPU (the cost-based
+ * choice between CPU and devices comes with the planner); when that device
+ * fails, auto runs the query on the CPU instead and dqo_group_explain says
+ * so. With "cl:N" a device failure is the query's error. On a device the
+ * columns stream from host memory through pinned buffers unless they are
+ * resident there. An i64 SUM that wraps on a device is rerun on the CPU,
+ * whose answer (and overflow check) is exact. */
+dqo_status dqo_group_set_device(dqo_group *g, const char *location);
 
 /* Runs the query. The result table has the key columns first (same names and
  * types), then one column per aggregate. COUNT results are i64; SUM is i64

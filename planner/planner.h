@@ -74,6 +74,10 @@ typedef struct plan_settings {
      * within ~1%, so 5% leaves room for its error (OG stays exact anyway,
      * it merges repeated runs). */
     double clustered_slack;
+    /* Largest key range a device's direct table covers. Device memory is
+     * large and its atomics resolve in L2 or HBM, so the bound is memory,
+     * not a cache: 2^26 entries of 16 B are 1 GiB. */
+    uint64_t device_direct_max_range;
 } plan_settings;
 
 void plan_settings_default(plan_settings *s);
@@ -89,6 +93,14 @@ typedef struct plan_choice {
 void plan_choose_group(const plan_settings *s, const plan_machine *m,
                        const dqo_column_stats *ks, int naggs,
                        plan_choice *out);
+
+/* The rule on an OpenCL device: direct when the keys are dense enough
+ * (density as on the CPU, range up to device_direct_max_range), else hash.
+ * Sorted or clustered keys gain nothing there: a device reads at the same
+ * speed in any order, and the direct and hash kernels do not depend on it. */
+void plan_choose_group_device(const plan_settings *s,
+                              const dqo_column_stats *ks, int naggs,
+                              plan_choice *out);
 
 /* The granule values of a forced kernel (grp_kernel), with why = "forced". */
 void plan_force_group(int kernel, plan_choice *out);

@@ -24,6 +24,7 @@ void plan_settings_default(plan_settings *s)
     s->direct_max_range = UINT64_C(1) << 24;
     s->direct_min_density = 0.25;
     s->clustered_slack = 0.05;
+    s->device_direct_max_range = UINT64_C(1) << 26;
     s->direct_max_l2 = 4.0;
 }
 
@@ -128,5 +129,32 @@ void plan_choose_group(const plan_settings *s, const plan_machine *m,
                  "about %" PRIu64 " groups (density %.2g): a table of %" PRIu64
                  " KiB exceeds L2 (%" PRIu64 " KiB); partition to fit",
                  ndv, density, 2 * ndv * entry >> 10, m->l2_bytes >> 10);
+    }
+}
+
+void plan_choose_group_device(const plan_settings *s,
+                              const dqo_column_stats *ks, int naggs,
+                              plan_choice *out)
+{
+    (void)naggs;
+    uint64_t n = ks->rows - ks->nulls, ndv = ks->distinct;
+    uint64_t range = (uint64_t)ks->max - (uint64_t)ks->min + 1;
+    if (range == 0)
+        range = UINT64_MAX;
+    double density = n > 0 ? (double)ndv / (double)range : 0.0;
+    if (n > 0 && range <= s->device_direct_max_range &&
+        density >= s->direct_min_density) {
+        plan_set(out, GRP_KERNEL_DIRECT);
+        snprintf(out->why, sizeof out->why,
+                 "device: dense keys, range %" PRIu64 " <= %" PRIu64
+                 ", density %.2f >= %.2f",
+                 range, s->device_direct_max_range, density,
+                 s->direct_min_density);
+    } else {
+        plan_set(out, GRP_KERNEL_HASH);
+        snprintf(out->why, sizeof out->why,
+                 "device: %s keys (range %" PRIu64 ", about %" PRIu64
+                 " groups): hash table",
+                 n == 0 ? "no" : "sparse", range, ndv);
     }
 }
