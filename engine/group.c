@@ -582,7 +582,7 @@ dqo_status dqo_group_run(dqo_group *g, dqo_table **result)
                  "%.3f ms", go.device_ms, go.download_ms);
     snprintf(g->explain, sizeof g->explain,
              "%s on %s: %s; %" PRIu64 " rows -> %" PRIu64 " groups, %d "
-             "threads%s%s%s (keys %.3f ms, kernel %.3f ms%s, result %.3f ms)%s",
+             "threads%s%s%s (keys %.3f ms, kernel %.3f ms%s, result %.3f ms)%.300s",
              kname, where, pc.why, g->in->rows, go.groups, in.threads,
              kp.direct ? "" : ", packed key",
              go.detail[0] ? "; " : "", go.detail, t_keys - t0,

@@ -72,14 +72,53 @@ void ocl_set_mem_budget(int index, uint64_t bytes)
     pthread_mutex_unlock(&devs_lock);
 }
 
+static void pinned_drop(ocl_dev *d, int slot)
+{
+    ocl_unmap_quiet(d->q, d->pinned[slot], d->pinned_ptr[slot]);
+    ocl_release_mem(d->pinned[slot]);
+    d->pinned[slot] = NULL;
+    d->pinned_ptr[slot] = NULL;
+    d->pinned_bytes[slot] = 0;
+}
+
+void *ocl_dev_pinned(ocl_dev *d, int slot, uint64_t bytes, cl_mem *buf,
+                     ocl_err *e)
+{
+    if (bytes == 0)
+        bytes = 8;
+    if (d->pinned[slot] != NULL && d->pinned_bytes[slot] >= bytes) {
+        *buf = d->pinned[slot];
+        return d->pinned_ptr[slot];
+    }
+    pinned_drop(d, slot);
+    /* Grow by at least a quarter, so that slowly growing results do not
+     * reallocate every time. */
+    uint64_t want = bytes + bytes / 4;
+    cl_mem m = OCL_MAKE(e, clCreateBuffer, d->ctx,
+                        CL_MEM_READ_WRITE | CL_MEM_ALLOC_HOST_PTR,
+                        (size_t)want, NULL);
+    if (m == NULL)
+        return NULL;
+    void *p = ocl_map(e, d->q, m, (size_t)want);
+    if (p == NULL) {
+        ocl_release_mem(m);
+        return NULL;
+    }
+    d->pinned[slot] = m;
+    d->pinned_ptr[slot] = p;
+    d->pinned_bytes[slot] = want;
+    *buf = m;
+    return p;
+}
+
 static void dev_close(ocl_dev *d)
 {
     if (d == NULL)
         return;
-    for (int i = 0; i < d->nprog; i++) {
+    for (int i = 0; i < OCL_PINNED_SLOTS; i++)
+        pinned_drop(d, i);
+    for (int i = 0; i < d->nprog; i++)
         ocl_release_program(d->prog[i].prog);
-        mem_free(d->prog[i].key);
-    }
     ocl_release_queue(d->xfer);
     ocl_release_queue(d->q);
     ocl_release_context(d->ctx);
@@ -159,6 +198,32 @@ void ocl_dev_put(ocl_dev *d)
     pthread_mutex_lock(&devs_lock);
     d->refs--;
     pthread_mutex_unlock(&devs_lock);
+}
+
+long ocl_cached_objects(void)
+{
+    long n = 0;
+    pthread_mutex_lock(&devs_lock);
+    for (int i = 0; i < OCL_MAX_DEVICES; i++) {
+        const ocl_dev *d = devs[i];
+        if (d == NULL)
+            continue;
+        n += 3 + d->nprog; /* context, two queues, programs */
+        for (int k = 0; k < OCL_PINNED_SLOTS; k++)
+            n += d->pinned[k] != NULL ? 2 : 0; /* buffer and mapping */
+    }
+    pthread_mutex_unlock(&devs_lock);
+    return n;
+}
+
+long ocl_cached_allocs(void)
+{
+    long n = 0;
+    pthread_mutex_lock(&devs_lock);
+    for (int i = 0; i < OCL_MAX_DEVICES; i++)
+        n += devs[i] != NULL;
+    pthread_mutex_unlock(&devs_lock);
+    return n;
 }
 
 void ocl_dev_trim(void)
@@ -242,17 +307,20 @@ cl_program ocl_dev_program(ocl_dev *d, const char *const *names,
             goto out;
         ocl_cache_store(d, hash, built);
     }
+    if (strlen(key) >= OCL_PROGRAM_KEY) {
+        /* Not cached: the caller's query owns nothing either, so keep it
+         * in the oldest slot's place below like any other program. */
+        key[OCL_PROGRAM_KEY - 1] = '\0';
+    }
     if (d->nprog == OCL_PROGRAM_CACHE) {
         /* Full: drop the oldest (no query holds programs across calls). */
         ocl_release_program(d->prog[0].prog);
-        mem_free(d->prog[0].key);
         memmove(d->prog, d->prog + 1, (size_t)(d->nprog - 1) * sizeof *d->prog);
         d->nprog--;
     }
-    d->prog[d->nprog].key = key;
+    memcpy(d->prog[d->nprog].key, key, strlen(key) + 1);
     d->prog[d->nprog].prog = built;
     d->nprog++;
-    key = NULL;
     p = built;
 out:
     mem_free(text);

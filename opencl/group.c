@@ -220,6 +220,27 @@ bool ocl_gq_init_table(ocl_gq *q, cl_mem tab, uint64_t entries,
                     0, NULL, NULL);
 }
 
+int ocl_gq_narrow_words(const ocl_gq *q)
+{
+    int words = 1;
+    for (int j = 0; j < q->nagg; j++) {
+        const grp_agg *a = &q->in->aggs[j];
+        if (a->op == AGG_OP_COUNT)
+            words += 1;
+        else if (a->type == DQO_TYPE_U32 || a->type == DQO_TYPE_I32)
+            words += a->op == AGG_OP_SUM ? 2 : 1;
+        else
+            return 0;
+    }
+    return words;
+}
+
+uint64_t ocl_gq_local_bytes(const ocl_gq *q)
+{
+    const uint64_t l = q->dev->info.local_mem;
+    return l > 2048 ? l - 1024 : l;
+}
+
 size_t ocl_gq_wg(const ocl_gq *q)
 {
     size_t wg = q->dev->info.is_cpu ? 64 : 256;
@@ -238,10 +259,17 @@ size_t ocl_gq_groups(const ocl_gq *q, uint64_t rows, size_t wg)
     return want < 1 ? 1 : (size_t)want;
 }
 
-/* Unpacks n compacted entries (OUT_E words each) into out. */
-static bool unpack(ocl_gq *q, const int64_t *w, uint64_t n, grp_output *out)
+/* A pinned host buffer of `bytes` mapped for reading: the device's DMA
+ * writes it at full link speed (a pageable destination goes through the
+ * driver's own staging at a fraction of it). */
+static void *pinned_map(ocl_gq *q, uint64_t bytes, cl_mem *buf)
 {
-    const int oe = 2 + q->nagg;
+    return ocl_dev_pinned(q->dev, OCL_PINNED_DOWNLOAD, bytes, buf, q->e);
+}
+
+/* Allocates out's arrays for n groups. */
+static bool out_alloc(ocl_gq *q, uint64_t n, grp_output *out)
+{
     const uint64_t cap = n > 0 ? n : 1;
     out->keys = mem_alloc(cap * sizeof(int64_t));
     out->count = mem_alloc(cap * sizeof(int64_t));
@@ -251,31 +279,79 @@ static bool unpack(ocl_gq *q, const int64_t *w, uint64_t n, grp_output *out)
     if (!ok)
         return ocl_errf(q->e, DQO_ENOMEM,
                         "out of memory for %" PRIu64 " result groups", n);
-    for (uint64_t i = 0; i < n; i++) {
-        const int64_t *e = w + i * (uint64_t)oe;
-        out->keys[i] = e[0];
-        out->count[i] = e[1];
-        for (int j = 0; j < q->nagg; j++)
-            memcpy((char *)out->acc[j] + i * 8, &e[2 + j], 8);
-    }
     out->groups = n;
     return true;
 }
+
+static void host_copy(const grp_input *in, void *dst, const void *src,
+                      size_t bytes);
 
 bool ocl_gq_download_entries(ocl_gq *q, cl_mem tab, uint64_t n,
                              int64_t key_base, grp_output *out)
 {
     (void)key_base;
     const double t = now_ms();
-    const uint64_t bytes = n * (uint64_t)(2 + q->nagg) * 8;
-    int64_t *w = mem_alloc(bytes > 0 ? bytes : 8);
-    if (w == NULL)
-        return ocl_errf(q->e, DQO_ENOMEM,
-                        "out of memory downloading %" PRIu64 " groups", n);
-    bool ok = n == 0 || OCL_CALL(q->e, clEnqueueReadBuffer, q->dev->q, tab,
-                                 CL_TRUE, 0, (size_t)bytes, w, 0, NULL, NULL);
-    ok = ok && unpack(q, w, n, out);
-    mem_free(w);
+    const int oe = 2 + q->nagg;
+    const uint64_t bytes = n * (uint64_t)oe * 8;
+    cl_mem buf = NULL;
+    const int64_t *w = pinned_map(q, bytes, &buf);
+    bool ok = w != NULL &&
+              (n == 0 || OCL_CALL(q->e, clEnqueueReadBuffer, q->dev->q, tab,
+                                  CL_TRUE, 0, (size_t)bytes, (void *)w, 0,
+                                  NULL, NULL)) &&
+              out_alloc(q, n, out);
+    for (uint64_t i = 0; ok && i < n; i++) {
+        const int64_t *e = w + i * (uint64_t)oe;
+        out->keys[i] = e[0];
+        out->count[i] = e[1];
+        for (int j = 0; j < q->nagg; j++)
+            memcpy((char *)out->acc[j] + i * 8, &e[2 + j], 8);
+    }
+    q->download_ms += now_ms() - t;
+    return ok;
+}
+
+/* Results up to this size are read straight into the result arrays: a
+ * small pageable read costs less than the trip through staging. */
+#define DOWNLOAD_DIRECT_MAX (UINT64_C(4) << 20)
+
+/* Downloads n groups stored field-major in `src` (tab_compact's output)
+ * through a pinned buffer, each array copied out in one piece. */
+static bool download_fields(ocl_gq *q, cl_mem src, uint64_t n,
+                            grp_output *out)
+{
+    const double t = now_ms();
+    const int nf = 2 + q->nagg;
+    const uint64_t bytes = n * (uint64_t)nf * 8;
+    cl_mem buf = NULL;
+    if (bytes <= DOWNLOAD_DIRECT_MAX) {
+        bool ok = out_alloc(q, n, out);
+        for (int f = 0; ok && f < nf && n > 0; f++) {
+            void *dst = f == 0   ? (void *)out->keys
+                        : f == 1 ? (void *)out->count
+                                 : out->acc[f - 2];
+            ok = OCL_CALL(q->e, clEnqueueReadBuffer, q->dev->q, src,
+                          f == nf - 1 ? CL_TRUE : CL_FALSE,
+                          (size_t)((uint64_t)f * n * 8), (size_t)(n * 8), dst,
+                          0, NULL, NULL);
+        }
+        if (!ok)
+            clFinish(q->dev->q); /* no read may still target out's arrays */
+        q->download_ms += now_ms() - t;
+        return ok;
+    }
+    const char *w = pinned_map(q, bytes, &buf);
+    bool ok = w != NULL &&
+              (n == 0 || OCL_CALL(q->e, clEnqueueReadBuffer, q->dev->q, src,
+                                  CL_TRUE, 0, (size_t)bytes, (void *)w, 0,
+                                  NULL, NULL)) &&
+              out_alloc(q, n, out);
+    for (int f = 0; ok && f < nf && n > 0; f++) {
+        void *dst = f == 0   ? (void *)out->keys
+                    : f == 1 ? (void *)out->count
+                             : out->acc[f - 2];
+        host_copy(q->in, dst, w + (uint64_t)f * n * 8, (size_t)(n * 8));
+    }
     q->download_ms += now_ms() - t;
     return ok;
 }
@@ -328,12 +404,13 @@ bool ocl_gq_table_out(ocl_gq *q, cl_mem tab, uint64_t entries,
     if (!ocl_gq_arg_mem(q, kx, 0, tab) || !ocl_gq_arg_u64(q, kx, 1, entries) ||
         !ocl_gq_arg_u64(q, kx, 2, per) || !ocl_gq_arg_mem(q, kx, 3, counts) ||
         !ocl_gq_arg_mem(q, kx, 4, dst) || !ocl_gq_arg_i64(q, kx, 5, key_base) ||
-        !ocl_gq_arg_local(q, kx, 6, wg * sizeof(cl_uint)) ||
+        !ocl_gq_arg_u64(q, kx, 6, n) ||
+        !ocl_gq_arg_local(q, kx, 7, wg * sizeof(cl_uint)) ||
         !ocl_gq_run(q, kx, (size_t)nblocks * wg, wg) ||
         !OCL_CALL(q->e, clFinish, q->dev->q))
         goto out;
     q->ready_ms = now_ms() - q->t0;
-    ok = ocl_gq_download_entries(q, dst, n, key_base, out);
+    ok = download_fields(q, dst, n, out);
 out:
     ocl_release_kernel(kc);
     ocl_release_kernel(ks);
@@ -356,20 +433,18 @@ typedef struct stream {
     int ncols;
     stream_col col[1 + 2 * OCL_MAX_AGGS];
     uint64_t chunk_rows;
-    cl_mem pinned[2][1 + 2 * OCL_MAX_AGGS];
+    cl_mem pinned[2][1 + 2 * OCL_MAX_AGGS]; /* the device's pool's */
     void *host[2][1 + 2 * OCL_MAX_AGGS];
     cl_mem dbuf[2][1 + 2 * OCL_MAX_AGGS];
     cl_event written[2], done[2];
+    double copy_ms, wait_ms; /* host copies into staging; waits for it */
 } stream;
 
-static void stream_free(ocl_gq *q, stream *s)
+static void stream_free(stream *s)
 {
     for (int b = 0; b < 2; b++) {
-        for (int c = 0; c < s->ncols; c++) {
-            ocl_unmap_quiet(q->dev->q, s->pinned[b][c], s->host[b][c]);
-            ocl_release_mem(s->pinned[b][c]);
+        for (int c = 0; c < s->ncols; c++)
             ocl_release_mem(s->dbuf[b][c]);
-        }
         ocl_release_event(s->written[b]);
         ocl_release_event(s->done[b]);
     }
@@ -420,12 +495,8 @@ static bool stream_begin(ocl_gq *q, stream *s)
     for (int b = 0; b < sets; b++)
         for (int c = 0; c < s->ncols; c++) {
             const size_t bytes = (size_t)(rows * s->col[c].width);
-            s->pinned[b][c] = OCL_MAKE(q->e, clCreateBuffer, d->ctx,
-                                       CL_MEM_READ_ONLY | CL_MEM_ALLOC_HOST_PTR,
-                                       bytes, NULL);
-            if (s->pinned[b][c] == NULL)
-                return false;
-            s->host[b][c] = ocl_map(q->e, d->q, s->pinned[b][c], bytes);
+            s->host[b][c] = ocl_dev_pinned(q->dev, b * 17 + c, bytes,
+                                           &s->pinned[b][c], q->e);
             if (s->host[b][c] == NULL)
                 return false;
             s->dbuf[b][c] = OCL_MAKE(q->e, clCreateBuffer, d->ctx,
@@ -456,9 +527,11 @@ static bool stream_run(ocl_gq *q, stream *s)
                                   ? in->rows - first
                                   : s->chunk_rows;
         /* Staging set b is free once its last write has completed. */
+        double tw = now_ms();
         if (s->written[b] != NULL &&
             !OCL_CALL(q->e, clWaitForEvents, 1, &s->written[b]))
             return false;
+        s->wait_ms += now_ms() - tw;
         ocl_release_event(s->written[b]);
         s->written[b] = NULL;
         ocl_chunk c;
@@ -468,9 +541,11 @@ static bool stream_run(ocl_gq *q, stream *s)
         int col = 0;
         for (; col < s->ncols; col++) {
             const size_t w = s->col[col].width;
+            const double tc = now_ms();
             host_copy(in, s->host[b][col],
                       (const char *)s->col[col].src + first * w,
                       (size_t)(rows * w));
+            s->copy_ms += now_ms() - tc;
             cl_event ev = NULL;
             const bool last = col == s->ncols - 1;
             if (!OCL_CALL(q->e, clEnqueueWriteBuffer, d->xfer,
@@ -571,10 +646,18 @@ static bool attempt(ocl_gq *q, grp_output *out, cl_int *flags)
         return false;
     const bool began = q->fam->begin(q);
     if (began) {
-        if (all_resident(q))
+        if (q->in->rows == 0)
+            ok = true; /* no chunk: the family's tables stay empty */
+        else if (all_resident(q))
             ok = resident_run(q);
-        else
+        else {
             ok = stream_begin(q, &s) && stream_run(q, &s);
+            const size_t dl = strlen(q->detail);
+            snprintf(q->detail + dl, sizeof q->detail - dl,
+                     "%sstreamed in chunks of %" PRIu64 " rows (host copy "
+                     "%.1f ms, waits %.1f ms)",
+                     dl ? "; " : "", s.chunk_rows, s.copy_ms, s.wait_ms);
+        }
         ok = ok && q->fam->finish(q, out);
     }
     ok = ok && OCL_CALL(q->e, clEnqueueReadBuffer, q->dev->q, q->wrapped,
@@ -585,7 +668,7 @@ static bool attempt(ocl_gq *q, grp_output *out, cl_int *flags)
         clFinish(q->dev->xfer);
         clFinish(q->dev->q);
     }
-    stream_free(q, &s);
+    stream_free(&s);
     return ok;
 }
 
@@ -656,7 +739,7 @@ done:
     } else {
         out->device_ms = q.ready_ms;
         out->download_ms = q.download_ms;
-        snprintf(out->detail, sizeof out->detail, "cl:%d %s%s%s", d->index,
+        snprintf(out->detail, sizeof out->detail, "cl:%d %s%s%.160s", d->index,
                  fam->name, q.detail[0] ? ", " : "", q.detail);
     }
     pthread_mutex_unlock(&d->run);

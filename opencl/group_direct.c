@@ -23,7 +23,12 @@
 /* The largest direct table, in entries (2^28 entries of 16 bytes: 4 GiB). */
 #define DIRECT_MAX_ENTRIES (UINT64_C(1) << 28)
 
-typedef enum direct_mode { MODE_LANES, MODE_LOCAL, MODE_GLOBAL } direct_mode;
+typedef enum direct_mode {
+    MODE_LANES,
+    MODE_LOCAL,
+    MODE_NARROW,
+    MODE_GLOBAL
+} direct_mode;
 
 typedef struct direct_state {
     direct_mode mode;
@@ -53,7 +58,7 @@ static bool direct_begin(ocl_gq *q)
     s->entries = range;
     s->base = q->in->rows == 0 ? 0 : ks->min;
     q->fixed_bytes = s->entries * (uint64_t)q->tab_e * 8;
-    const uint64_t local = q->dev->info.local_mem;
+    const uint64_t local = ocl_gq_local_bytes(q);
     const uint64_t F = 1 + (uint64_t)q->nagg;
     size_t wg = ocl_gq_wg(q);
     s->mode = MODE_GLOBAL;
@@ -67,6 +72,14 @@ static bool direct_begin(ocl_gq *q)
             s->local_bytes = (size_t)(F * s->entries * w * 8);
         }
     }
+    const uint64_t nw = (uint64_t)ocl_gq_narrow_words(q);
+    if (s->mode == MODE_GLOBAL && nw > 0 && nw * s->entries * 4 <= local) {
+        uint64_t r = local / (nw * s->entries * 4);
+        uint64_t most = wg / 32 > 0 ? wg / 32 : 1;
+        s->copies = (uint32_t)(r < most ? r : most);
+        s->mode = MODE_NARROW;
+        s->local_bytes = (size_t)(nw * s->entries * s->copies * 4);
+    }
     if (s->mode == MODE_GLOBAL && F * s->entries * 8 <= local) {
         uint64_t r = local / (F * s->entries * 8);
         uint64_t most = wg / 32 > 0 ? wg / 32 : 1;
@@ -76,12 +89,14 @@ static bool direct_begin(ocl_gq *q)
     }
     s->wg = wg;
     static const char *const names[] = {"group_common", "group_direct", NULL};
-    cl_program p = ocl_gq_program(q, names, NULL);
+    cl_program p =
+        ocl_gq_program(q, names, s->mode == MODE_NARROW ? "-DNARROW" : NULL);
     if (p == NULL)
         return false;
-    const char *kn = s->mode == MODE_LANES   ? "direct_lanes"
-                     : s->mode == MODE_LOCAL ? "direct_local"
-                                             : "direct_global";
+    const char *kn = s->mode == MODE_LANES    ? "direct_lanes"
+                     : s->mode == MODE_LOCAL  ? "direct_local"
+                     : s->mode == MODE_NARROW ? "direct_local_n"
+                                              : "direct_global";
     if ((s->k = ocl_gq_kernel(q, p, kn)) == NULL)
         return false;
     if ((s->tab = ocl_gq_buffer(q, q->fixed_bytes)) == NULL)
@@ -92,10 +107,11 @@ static bool direct_begin(ocl_gq *q)
         snprintf(q->detail, sizeof q->detail,
                  "per-lane local tables (%" PRIu64 " entries x %zu lanes)",
                  s->entries, s->wg);
-    else if (s->mode == MODE_LOCAL)
+    else if (s->mode == MODE_LOCAL || s->mode == MODE_NARROW)
         snprintf(q->detail, sizeof q->detail,
-                 "local tables x%u per work-group (%" PRIu64 " entries)",
-                 s->copies, s->entries);
+                 "%slocal tables x%u per work-group (%" PRIu64 " entries)",
+                 s->mode == MODE_NARROW ? "32-bit " : "", s->copies,
+                 s->entries);
     else
         snprintf(q->detail, sizeof q->detail,
                  "global atomics (%" PRIu64 " entries)", s->entries);
@@ -110,7 +126,7 @@ static bool direct_chunk(ocl_gq *q, const ocl_chunk *c)
         !ocl_gq_arg_i64(q, s->k, a + 1, s->base))
         return false;
     a += 2;
-    if (s->mode == MODE_LOCAL &&
+    if ((s->mode == MODE_LOCAL || s->mode == MODE_NARROW) &&
         (!ocl_gq_arg_int(q, s->k, a, (int)s->entries) ||
          !ocl_gq_arg_int(q, s->k, a + 1, (int)s->copies) ||
          !ocl_gq_arg_local(q, s->k, a + 2, s->local_bytes)))

@@ -15,8 +15,9 @@
 typedef struct hash_state {
     uint64_t entries;
     int64_t empty;
-    bool local;
+    bool local, narrow;
     uint32_t local_entries;
+    size_t local_bytes;
     size_t wg;
     cl_mem tab;
     cl_kernel k;
@@ -59,28 +60,36 @@ static bool hash_begin(ocl_gq *q)
         s->entries *= 2;
     q->fixed_bytes = s->entries * (uint64_t)q->tab_e * 8;
     s->wg = ocl_gq_wg(q);
-    /* Local tables: LS entries of key + count + aggregates. */
-    const uint64_t per = (uint64_t)(2 + q->nagg) * 8;
+    /* Local tables: LS entries of key + count + aggregates, in 32-bit
+     * words where the aggregates allow (group_common.cl, NARROW). */
+    const int nw = ocl_gq_narrow_words(q);
+    s->narrow = nw > 0;
+    const uint64_t per =
+        s->narrow ? 8 + (uint64_t)nw * 4 : (uint64_t)(2 + q->nagg) * 8;
     uint64_t ls = 1;
-    while (ls * 2 * per <= q->dev->info.local_mem && ls * 2 <= 4096)
+    while (ls * 2 * per <= ocl_gq_local_bytes(q) && ls * 2 <= 4096)
         ls *= 2;
     if (ls >= 64 && 2 * est <= ls) {
         s->local = true;
         s->local_entries = (uint32_t)ls;
+        s->local_bytes = (size_t)(ls * per);
     }
     static const char *const names[] = {"group_common", "group_hash", NULL};
-    cl_program p = ocl_gq_program(q, names, NULL);
+    const bool narrow = s->local && s->narrow;
+    cl_program p = ocl_gq_program(q, names, narrow ? "-DNARROW" : NULL);
     if (p == NULL ||
-        (s->k = ocl_gq_kernel(q, p, s->local ? "hash_local" : "hash_global")) ==
-            NULL ||
+        (s->k = ocl_gq_kernel(q, p,
+                              !s->local ? "hash_global"
+                              : narrow  ? "hash_local_n"
+                                        : "hash_local")) == NULL ||
         (s->tab = ocl_gq_buffer(q, q->fixed_bytes)) == NULL ||
         !ocl_gq_init_table(q, s->tab, s->entries, s->empty))
         return false;
     if (s->local)
         snprintf(q->detail, sizeof q->detail,
-                 "local hash tables of %u entries, then a global table of "
+                 "%slocal hash tables of %u entries, then a global table of "
                  "%" PRIu64,
-                 s->local_entries, s->entries);
+                 narrow ? "32-bit " : "", s->local_entries, s->entries);
     else
         snprintf(q->detail, sizeof q->detail,
                  "global table of %" PRIu64 " entries%s", s->entries,
@@ -98,8 +107,7 @@ static bool hash_chunk(ocl_gq *q, const ocl_chunk *c)
         return false;
     if (s->local &&
         (!ocl_gq_arg_int(q, s->k, a + 3, (int)s->local_entries) ||
-         !ocl_gq_arg_local(q, s->k, a + 4,
-                           (size_t)s->local_entries * (2 + q->nagg) * 8)))
+         !ocl_gq_arg_local(q, s->k, a + 4, s->local_bytes)))
         return false;
     const size_t groups = ocl_gq_groups(q, c->rows, s->wg);
     return ocl_gq_run(q, s->k, groups * s->wg, s->wg);

@@ -33,9 +33,17 @@
 /* --------------------------------------------------------------- devices */
 
 #define OCL_PROGRAM_CACHE 48
+/* Pinned staging slots: two streaming sets of up to 17 columns, and the
+ * result download. */
+#define OCL_PINNED_SLOTS 35
+#define OCL_PINNED_DOWNLOAD 34
+
+/* Longest program key (source names and options); longer ones are built
+ * but not cached. Kept inline so that the cache allocates nothing. */
+#define OCL_PROGRAM_KEY 2048
 
 typedef struct ocl_prog_entry {
-    char *key; /* source name + "\n" + options (mem_alloc) */
+    char key[OCL_PROGRAM_KEY]; /* source names + "\n" + options */
     cl_program prog;
 } ocl_prog_entry;
 
@@ -60,6 +68,11 @@ typedef struct ocl_dev {
     pthread_mutex_t run; /* one grouping at a time on a device */
     int nprog;
     ocl_prog_entry prog[OCL_PROGRAM_CACHE];
+    /* Pinned host buffers kept between queries (allocating and locking
+     * hundreds of MB costs more than moving them): one per slot, mapped. */
+    cl_mem pinned[OCL_PINNED_SLOTS];
+    void *pinned_ptr[OCL_PINNED_SLOTS];
+    uint64_t pinned_bytes[OCL_PINNED_SLOTS];
 } ocl_dev;
 
 /* The opened device cl:index (opened now if needed, reference taken);
@@ -70,6 +83,20 @@ void ocl_dev_put(ocl_dev *d);
 /* Closes every opened device that nobody references (the engine calls it
  * when its last context goes); leak checks in tests run after it. */
 void ocl_dev_trim(void);
+
+/* The mapped pinned buffer of `slot` with at least `bytes` (grown when
+ * smaller; kept until the device closes); NULL with `e` filled. Only the
+ * holder of d->run may use it. */
+void *ocl_dev_pinned(ocl_dev *d, int slot, uint64_t bytes, cl_mem *buf,
+                     ocl_err *e);
+
+/* What the opened devices keep between queries, for leak checks: OpenCL
+ * objects (contexts, queues, cached programs, pinned buffers and their
+ * mappings) and host allocations (the device records). A query leaks
+ * nothing when ocl_live_objects() - ocl_cached_objects() and
+ * mem_outstanding() - ocl_cached_allocs() are the same before and after. */
+long ocl_cached_objects(void);
+long ocl_cached_allocs(void);
 
 /* Caps the memory budget of device `index` at `bytes` (0: back to the
  * default) for devices opened from now on and the one open now. Tests use
@@ -239,9 +266,19 @@ bool ocl_gq_init_table(ocl_gq *q, cl_mem tab, uint64_t entries,
  * Sets out->groups; allocates out's arrays with mem_alloc. */
 bool ocl_gq_table_out(ocl_gq *q, cl_mem tab, uint64_t entries,
                       int64_t key_base, grp_output *out);
-/* The same for `n` entries already compacted in `tab` (no device pass). */
+/* Downloads `n` groups already compacted in `tab` (no device pass), as
+ * consecutive entries of 2 + nagg words: key, count, acc_0, ... */
 bool ocl_gq_download_entries(ocl_gq *q, cl_mem tab, uint64_t n,
                              int64_t key_base, grp_output *out);
+
+/* Local memory a kernel may use per work-group: the device's, less 1 KiB
+ * that drivers keep for themselves (NVIDIA refuses a launch that asks for
+ * all 48 KiB). */
+uint64_t ocl_gq_local_bytes(const ocl_gq *q);
+/* Words (uint) per entry of a narrow local table (NARROW in
+ * kernels/group_common.cl), or 0 when some aggregate needs 64-bit local
+ * words (i64 or f64 SUM/MIN/MAX). */
+int ocl_gq_narrow_words(const ocl_gq *q);
 
 /* Preferred work-group size and number of groups for a pass over `rows`
  * rows: a few work-groups per compute unit, capped by the rows. */

@@ -123,6 +123,27 @@
         __global const uchar *v7, const ulong off, const ulong rows,           \
         volatile __global int *wrapped
 
+/* Runs `body` for every row r (an element index) of the chunk that this
+ * work-item owns: four neighbouring rows per step, so that each item has
+ * four independent loads of every column in flight (one row at a time
+ * leaves the memory system idle between a load and its use), then the
+ * rows left over past a multiple of four. */
+#define FOR_ROWS(body)                                                         \
+    do {                                                                       \
+        const ulong gsz_ = get_global_size(0);                                 \
+        const ulong full_ = rows & ~(ulong)3;                                  \
+        for (ulong i_ = get_global_id(0) * 4; i_ < full_; i_ += gsz_ * 4) {    \
+            for (int u_ = 0; u_ < 4; u_++) {                                   \
+                const ulong r = off + i_ + (ulong)u_;                          \
+                body                                                           \
+            }                                                                  \
+        }                                                                      \
+        for (ulong i_ = full_ + get_global_id(0); i_ < rows; i_ += gsz_) {     \
+            const ulong r = off + i_;                                          \
+            body                                                               \
+        }                                                                      \
+    } while (0)
+
 /* ------------------------------------------------ accumulator primitives */
 
 /* One set per kind of memory: _g global atomics, _l local atomics, _p
@@ -381,12 +402,10 @@ inline ulong key_hash(long k)
 
 /* ------------------------------------------------------------ compaction */
 
-/* A table's used entries (count > 0) are copied, in entry order, into a
- * dense array of OUT_E = 2 + NAGG words per group: key, count, acc_0...
+/* A table's used entries (count > 0) are copied, in entry order, into
+ * dense arrays of the groups' keys, counts and accumulators.
  * Three passes: count per block, one work-group's scan of the counts, and
  * the scatter. A block is `per_wg` entries, one block per work-group. */
-#define OUT_E (2 + NAGG)
-
 __kernel void tab_count(__global const long *tab, const ulong n,
                         const ulong per_wg, __global ulong *counts,
                         __local uint *scratch)
@@ -435,10 +454,12 @@ __kernel void scan_counts(__global ulong *counts, const uint n,
         total[0] = carry;
 }
 
+/* The output is field-major (key[total], count[total], acc_0[total]...),
+ * so that the host copies each result array in one piece. */
 __kernel void tab_compact(__global const long *tab, const ulong n,
                           const ulong per_wg, __global const ulong *offs,
                           __global long *out, const long key_base,
-                          __local uint *scratch)
+                          const ulong total, __local uint *scratch)
 {
     const uint lid = get_local_id(0), wg = get_local_size(0);
     const ulong lo = get_group_id(0) * per_wg;
@@ -456,13 +477,134 @@ __kernel void tab_compact(__global const long *tab, const ulong n,
             barrier(CLK_LOCAL_MEM_FENCE);
         }
         if (used) {
-            __global long *o = out + (at + scratch[lid] - 1) * OUT_E;
+            __global long *o = out + (at + scratch[lid] - 1);
             __global const long *e = tab + i * TAB_E;
             o[0] = TAB_K ? e[0] : key_base + (long)i;
             for (int f = 0; f <= NAGG; f++)
-                o[1 + f] = e[TAB_K + f];
+                o[(1 + f) * total] = e[TAB_K + f];
         }
         at += scratch[wg - 1];
         barrier(CLK_LOCAL_MEM_FENCE);
     }
 }
+
+/* ------------------------------------------------ narrow local tables */
+
+/* Local 64-bit atomics are compare-and-swap loops on some GPUs (NVIDIA),
+ * so local tables use 32-bit words when every aggregate allows (the host
+ * defines NARROW): COUNT(*) and COUNT in one uint (a work-group sees fewer
+ * than 2^32 rows), MIN/MAX of int/uint in one word with native atomic
+ * min/max, and SUM of int/uint as a biased low word plus a high word: the
+ * low word starts at 2^31 and an add that carries (or borrows) out of it
+ * moves the high word, so sum = hi * 2^32 + lo - 2^31 exactly, and with
+ * small values the high word is almost never touched.
+ *
+ * Field f of entry i of a table of n entries starts at word NOFF(f) * n + i
+ * (f = 0 is the count; aggregate j is field NOFF_j; a SUM has its high
+ * word n words after its low word). */
+#define NW(j) ((j) < NAGG ? (A##j##_OP == 1 ? 2 : 1) : 0)
+#define NOFF_0 1
+#define NOFF_1 (NOFF_0 + NW(0))
+#define NOFF_2 (NOFF_1 + NW(1))
+#define NOFF_3 (NOFF_2 + NW(2))
+#define NOFF_4 (NOFF_3 + NW(3))
+#define NOFF_5 (NOFF_4 + NW(4))
+#define NOFF_6 (NOFF_5 + NW(5))
+#define NOFF_7 (NOFF_6 + NW(6))
+#define NWORDS (NOFF_7 + NW(7))
+#define NSIGNED(j) ((A##j##_T)(-1) < (A##j##_T)0)
+
+#ifdef NARROW
+inline void n_add(volatile __local uint *lo, volatile __local int *hi, int x,
+                  int is_signed)
+{
+    const uint old = atomic_add(lo, (uint)x);
+    const uint now = old + (uint)x;
+    if (is_signed && x < 0) {
+        if (now > old)
+            atomic_dec(hi);
+    } else if (now < old)
+        atomic_inc(hi);
+}
+
+/* The identity words of aggregate j. */
+#define N_IDENT(j)                                                             \
+    (A##j##_OP == 1   ? 0x80000000u                                            \
+     : A##j##_OP == 2 ? (NSIGNED(j) ? 0x7fffffffu : 0xffffffffu)               \
+     : A##j##_OP == 3 ? (NSIGNED(j) ? 0x80000000u : 0u)                        \
+                      : 0u)
+
+/* Sets entry i of a narrow table of n entries (base t) to identities. */
+#define N_INIT_AGG_(t, i, n, j)                                                \
+    if ((j) < NAGG) {                                                          \
+        (t)[NOFF_##j * (n) + (i)] = N_IDENT(j);                                \
+        if (A##j##_OP == 1)                                                    \
+            (t)[(NOFF_##j + 1) * (n) + (i)] = 0;                               \
+    }
+#define N_INIT(t, i, n)                                                        \
+    do {                                                                       \
+        (t)[i] = 0;                                                            \
+        N_INIT_AGG_(t, i, n, 0) N_INIT_AGG_(t, i, n, 1)                        \
+        N_INIT_AGG_(t, i, n, 2) N_INIT_AGG_(t, i, n, 3)                        \
+        N_INIT_AGG_(t, i, n, 4) N_INIT_AGG_(t, i, n, 5)                        \
+        N_INIT_AGG_(t, i, n, 6) N_INIT_AGG_(t, i, n, 7)                        \
+    } while (0)
+
+/* Row r into entry i of the narrow table t of n entries (local atomics). */
+#define N_ROW_AGG_(t, i, n, r, j)                                              \
+    if ((j) < NAGG && (!A##j##_NULL || v##j[r])) {                             \
+        volatile __local uint *w_ = (t) + NOFF_##j * (n) + (i);                \
+        if (A##j##_OP == 0)                                                    \
+            atomic_inc(w_);                                                    \
+        else if (A##j##_OP == 1)                                               \
+            n_add(w_, (volatile __local int *)(w_ + (n)), (int)a##j[r],        \
+                  NSIGNED(j));                                                 \
+        else if (NSIGNED(j)) {                                                 \
+            if (A##j##_OP == 2)                                                \
+                atomic_min((volatile __local int *)w_, (int)a##j[r]);          \
+            else                                                               \
+                atomic_max((volatile __local int *)w_, (int)a##j[r]);          \
+        } else {                                                               \
+            if (A##j##_OP == 2)                                                \
+                atomic_min(w_, (uint)a##j[r]);                                 \
+            else                                                               \
+                atomic_max(w_, (uint)a##j[r]);                                 \
+        }                                                                      \
+    }
+#define N_ROW(t, i, n, r)                                                      \
+    do {                                                                       \
+        atomic_inc((volatile __local uint *)(t) + (i));                        \
+        N_ROW_AGG_(t, i, n, r, 0) N_ROW_AGG_(t, i, n, r, 1)                    \
+        N_ROW_AGG_(t, i, n, r, 2) N_ROW_AGG_(t, i, n, r, 3)                    \
+        N_ROW_AGG_(t, i, n, r, 4) N_ROW_AGG_(t, i, n, r, 5)                    \
+        N_ROW_AGG_(t, i, n, r, 6) N_ROW_AGG_(t, i, n, r, 7)                    \
+    } while (0)
+
+/* The 64-bit accumulator value of aggregate j in entry i. */
+#define N_VALUE(t, i, n, j)                                                    \
+    (A##j##_OP == 1                                                            \
+         ? (long)(((ulong)(t)[(NOFF_##j + 1) * (n) + (i)] << 32) |             \
+                  (ulong)(t)[NOFF_##j * (n) + (i)]) -                          \
+               0x80000000L                                                     \
+     : (A##j##_OP == 2 || A##j##_OP == 3) && NSIGNED(j)                        \
+         ? (long)(int)(t)[NOFF_##j * (n) + (i)]                                \
+         : (long)(t)[NOFF_##j * (n) + (i)])
+
+/* Folds entry i of narrow table t (n entries) into the global entry e
+ * (count word at e, fields one word apart), when it has rows. */
+#define N_FLUSH_AGG_(t, i, n, e, j)                                            \
+    if ((j) < NAGG) {                                                          \
+        const long w_ = N_VALUE(t, i, n, j);                                   \
+        ACC_MERGE(g, j, (e) + 1 + (j), w_);                                    \
+    }
+#define N_FLUSH(t, i, n, e)                                                    \
+    do {                                                                       \
+        if ((t)[i] != 0) {                                                     \
+            acc_add_g((e), (long)(t)[i], wrapped);                             \
+            N_FLUSH_AGG_(t, i, n, e, 0) N_FLUSH_AGG_(t, i, n, e, 1)            \
+            N_FLUSH_AGG_(t, i, n, e, 2) N_FLUSH_AGG_(t, i, n, e, 3)            \
+            N_FLUSH_AGG_(t, i, n, e, 4) N_FLUSH_AGG_(t, i, n, e, 5)            \
+            N_FLUSH_AGG_(t, i, n, e, 6) N_FLUSH_AGG_(t, i, n, e, 7)            \
+        }                                                                      \
+    } while (0)
+#endif /* NARROW */

@@ -25,12 +25,10 @@
 
 __kernel void direct_global(GRP_INPUT, __global long *tab, const long base)
 {
-    const ulong step = get_global_size(0);
-    for (ulong i = get_global_id(0); i < rows; i += step) {
-        const ulong r = off + i;
+    FOR_ROWS({
         __global long *e = tab + DSLOT(r) * TAB_E;
         ROW_ALL(g, e, 1, r);
-    }
+    });
 }
 
 /* Folds the work-group's local entry s (fields `stride` apart, `copies`
@@ -58,12 +56,10 @@ __kernel void direct_local(GRP_INPUT, __global long *tab, const long base,
         IDENT_ALL(lt + i, stride);
     barrier(CLK_LOCAL_MEM_FENCE);
     __local long *mine = lt + ((lid / 32) % R) * S;
-    const ulong step = get_global_size(0);
-    for (ulong i = get_global_id(0); i < rows; i += step) {
-        const ulong r = off + i;
+    FOR_ROWS({
         __local long *e = mine + DSLOT(r);
         ROW_ALL(l, e, stride, r);
-    }
+    });
     barrier(CLK_LOCAL_MEM_FENCE);
     for (uint s = lid; s < S; s += wg)
         direct_flush_entry(lt, s, stride, R, S, tab, wrapped);
@@ -77,12 +73,10 @@ __kernel void direct_lanes(GRP_INPUT, __global long *tab, const long base,
     for (uint i = lid; i < stride; i += wg)
         IDENT_ALL(lt + i, stride);
     barrier(CLK_LOCAL_MEM_FENCE);
-    const ulong step = get_global_size(0);
-    for (ulong i = get_global_id(0); i < rows; i += step) {
-        const ulong r = off + i;
+    FOR_ROWS({
         __local long *e = lt + DSLOT(r) * wg + lid;
         ROW_ALL(p, e, stride, r);
-    }
+    });
     barrier(CLK_LOCAL_MEM_FENCE);
     /* Fold the lanes pairwise: entry s of lane l sits at s * wg + l, so a
      * fold is a merge of lane l + h into lane l for every entry. */
@@ -102,3 +96,29 @@ __kernel void direct_lanes(GRP_INPUT, __global long *tab, const long base,
             MERGE_ALL(g, tab + (ulong)s * TAB_E, 1, e, stride);
     }
 }
+
+#ifdef NARROW
+/* direct_local with narrow (32-bit) local tables: R copies of S entries,
+ * NWORDS words per entry (see group_common.cl). */
+__kernel void direct_local_n(GRP_INPUT, __global long *tab, const long base,
+                             const uint S, const uint R, __local uint *lt)
+{
+    const uint lid = get_local_id(0), wg = get_local_size(0);
+    for (uint i = lid; i < R * S; i += wg) {
+        __local uint *t = lt + (i / S) * S * NWORDS;
+        N_INIT(t, i % S, S);
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+    __local uint *mine = lt + ((lid / 32) % R) * S * NWORDS;
+    FOR_ROWS({
+        const uint s = (uint)DSLOT(r);
+        N_ROW(mine, s, S, r);
+    });
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (uint i = lid; i < R * S; i += wg) {
+        __local uint *t = lt + (i / S) * S * NWORDS;
+        const uint s = i % S;
+        N_FLUSH(t, s, S, tab + (ulong)s * TAB_E);
+    }
+}
+#endif

@@ -44,9 +44,7 @@ inline __global long *hash_entry(__global long *tab, ulong mask, long empty,
 __kernel void hash_global(GRP_INPUT, __global long *tab, const ulong mask,
                           const long empty)
 {
-    const ulong step = get_global_size(0);
-    for (ulong i = get_global_id(0); i < rows; i += step) {
-        const ulong r = off + i;
+    FOR_ROWS({
         __global long *e = hash_entry(tab, mask, empty, (long)keys[r]);
         if (e == 0) {
             atomic_or(wrapped, WRAP_TABLE);
@@ -54,7 +52,7 @@ __kernel void hash_global(GRP_INPUT, __global long *tab, const ulong mask,
         }
         e += 1;
         ROW_ALL(g, e, 1, r);
-    }
+    });
 }
 
 /* lt: LS keys, then the count and aggregate fields, LS words each. */
@@ -68,9 +66,7 @@ __kernel void hash_local(GRP_INPUT, __global long *tab, const ulong mask,
         IDENT_ALL(fields + i, LS);
     }
     barrier(CLK_LOCAL_MEM_FENCE);
-    const ulong step = get_global_size(0);
-    for (ulong i = get_global_id(0); i < rows; i += step) {
-        const ulong r = off + i;
+    FOR_ROWS({
         const long k = (long)keys[r];
         uint h = (uint)key_hash(k) & (LS - 1);
         int found = 0;
@@ -102,7 +98,7 @@ __kernel void hash_local(GRP_INPUT, __global long *tab, const ulong mask,
             e += 1;
             ROW_ALL(g, e, 1, r);
         }
-    }
+    });
     barrier(CLK_LOCAL_MEM_FENCE);
     for (uint s = lid; s < LS; s += wg) {
         __local long *src = fields + s;
@@ -117,3 +113,63 @@ __kernel void hash_local(GRP_INPUT, __global long *tab, const ulong mask,
         MERGE_ALL(g, e, 1, src, LS);
     }
 }
+
+#ifdef NARROW
+/* hash_local with a narrow (32-bit) local table: LS keys (long), then the
+ * narrow fields (see group_common.cl). */
+__kernel void hash_local_n(GRP_INPUT, __global long *tab, const ulong mask,
+                           const long empty, const uint LS, __local long *lt)
+{
+    const uint lid = get_local_id(0), wg = get_local_size(0);
+    __local uint *fields = (__local uint *)(lt + LS);
+    for (uint i = lid; i < LS; i += wg) {
+        lt[i] = empty;
+        N_INIT(fields, i, LS);
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+    FOR_ROWS({
+        const long k = (long)keys[r];
+        uint h = (uint)key_hash(k) & (LS - 1);
+        int found = 0;
+        for (int n = 0; n < LOCAL_PROBES; n++) {
+            const long cur = lt[h];
+            if (cur == k) {
+                found = 1;
+                break;
+            }
+            if (cur == empty) {
+                const long prev =
+                    atom_cmpxchg((volatile __local long *)(lt + h), empty, k);
+                if (prev == empty || prev == k) {
+                    found = 1;
+                    break;
+                }
+            }
+            h = (h + 1) & (LS - 1);
+        }
+        if (found) {
+            N_ROW(fields, h, LS, r);
+        } else {
+            __global long *e = hash_entry(tab, mask, empty, k);
+            if (e == 0) {
+                atomic_or(wrapped, WRAP_TABLE);
+                continue;
+            }
+            e += 1;
+            ROW_ALL(g, e, 1, r);
+        }
+    });
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (uint s = lid; s < LS; s += wg) {
+        if (fields[s] == 0)
+            continue;
+        __global long *e = hash_entry(tab, mask, empty, lt[s]);
+        if (e == 0) {
+            atomic_or(wrapped, WRAP_TABLE);
+            continue;
+        }
+        e += 1;
+        N_FLUSH(fields, s, LS, e);
+    }
+}
+#endif
