@@ -27,16 +27,26 @@
 #                timed `dqo calibrate` and `dqo calibrate --quick`, then
 #                bench_scaling (threads 1..all, 100M rows) against the
 #                calibrated bandwidth                         (about 5 min)
+#     gpu        build, then bench/gpu_compare.sh: bench_cl_group (the OpenCL
+#                grouping on the first GPU, input resident and in host
+#                memory, against the pinned transfer) and bench/torch_group.py
+#                (PyTorch bincount / unique on the same data), unsorted dense
+#                and sparse, 8 group counts, reps 5; joined into
+#                gpu_compare.csv and gpu_summary.md, all packed into
+#                gpu-results.tar.gz (estimate: 2-4 min; each side stops
+#                starting new points before the phase nears 9 minutes)
 #
 # Every phase writes OUTDIR/machine.txt (lscpu, memory, compiler, versions)
 # and OUTDIR/<phase>.log (everything printed), and its CSV:
-# grid_all.csv, grid_1.csv (grid_1a.csv, grid_1b.csv), duckdb.csv.
+# grid_all.csv, grid_1.csv (grid_1a.csv, grid_1b.csv), duckdb.csv; gpu
+# writes gpu-results.tar.gz (see bench/gpu_compare.sh for its files).
 # Environment: ROWS (default 100M) to try the phases at a smaller size;
-# RUN_DEVICE_NO_SETUP=1 to skip sourcing .device/setup.sh.
+# RUN_DEVICE_NO_SETUP=1 to skip sourcing .device/setup.sh; GPU_DEVICE (gpu)
+# the OpenCL device of the gpu phase (N, gpu or auto; 0 tries it on PoCL).
 set -uo pipefail
 
 out=${1:?usage: run_device.sh OUTDIR PHASE}
-phase=${2:?usage: run_device.sh OUTDIR PHASE (grid-all|grid-1|grid-1a|grid-1b|duckdb|smoke|topology)}
+phase=${2:?usage: run_device.sh OUTDIR PHASE (grid-all|grid-1|grid-1a|grid-1b|duckdb|smoke|topology|gpu)}
 rows=${ROWS:-100M}
 start=$SECONDS
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -47,7 +57,7 @@ log="$out/${phase}.log"
 say() { echo "[run_device $(date +%T) +$((SECONDS - start))s] $*" | tee -a "$log" >&2; }
 
 case $phase in
-  grid-all|grid-1|grid-1a|grid-1b|duckdb|smoke|topology) ;;
+  grid-all|grid-1|grid-1a|grid-1b|duckdb|smoke|topology|gpu) ;;
   *) echo "unknown phase '$phase'" >&2; exit 2 ;;
 esac
 
@@ -85,6 +95,7 @@ if [ "$phase" = topology ]; then
   tests=ON
   targets="all"
 fi
+[ "$phase" = gpu ] && targets="dqo bench_cl_group dqo_cli"
 # shellcheck disable=SC2086
 if ! { cmake -B build-dev -DCMAKE_BUILD_TYPE=Release -DDQO_BUILD_TESTS=$tests &&
        cmake --build build-dev -j"$(nproc)" --target $targets; } \
@@ -176,6 +187,23 @@ case $phase in
     [ "${PIPESTATUS[0]}" = 0 ] || rc=1
     # The device tool returns few files: pack them.
     (cd "$out" && tar czf topology-results.tar.gz --exclude topology-results.tar.gz . )
+    ;;
+  gpu)
+    # Each side (bench_cl_group, then torch_group.py) gets half of what is
+    # left, less a minute for the join and the packing.
+    half=$(( ($(left) - 60) / 2 ))
+    [ "$half" -lt 30 ] && half=30
+    say "gpu_compare.sh --rows $rows --reps 5 --device ${GPU_DEVICE:-gpu} --budget-seconds $half"
+    bash bench/gpu_compare.sh --build build-dev --rows "$rows" --reps 5 \
+      --device "${GPU_DEVICE:-gpu}" --budget-seconds "$half" --out "$out" 2>&1 | tee -a "$log"
+    rc=${PIPESTATUS[0]}
+    say "gpu_compare exit status $rc"
+    # The device tool returns few files: pack them (the archive is written
+    # outside OUTDIR first, so tar does not read its own output).
+    tgz=$(mktemp /tmp/gpu-results.XXXXXX)
+    tar czf "$tgz" -C "$out" --exclude gpu-results.tar.gz . &&
+      mv "$tgz" "$out/gpu-results.tar.gz" && chmod 644 "$out/gpu-results.tar.gz"
+    say "packed $out/gpu-results.tar.gz"
     ;;
 esac
 say "phase $phase done, exit status $rc, $((SECONDS - start)) s"
