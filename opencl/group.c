@@ -71,7 +71,7 @@ static bool shape_options(ocl_gq *q)
 {
     const grp_input *in = q->in;
     const ocl_dev *d = q->dev;
-    int words = (q->tab_k ? 1 : 0) + 1 + q->nagg;
+    int words = (q->tab_k ? 1 : 0) + 1 + (q->packed ? 0 : q->nagg);
     q->tab_e = 1;
     while (q->tab_e < words)
         q->tab_e *= 2;
@@ -117,9 +117,34 @@ static bool shape_options(ocl_gq *q)
         at += (size_t)snprintf(q->opts + at, sizeof q->opts - at,
                                " -DNEED_F64");
     }
+    if (q->packed) {
+        at += (size_t)snprintf(q->opts + at, sizeof q->opts - at,
+                               " -DPACKED -DPACK_SB=%d", q->pack_sb);
+        q->pattern[a0] = 0;
+    }
     if (at >= sizeof q->opts)
         return ocl_errf(q->e, DQO_EINTERNAL, "kernel options too long");
     return true;
+}
+
+bool ocl_gq_pack(ocl_gq *q)
+{
+    const grp_input *in = q->in;
+    if (q->no_pack || q->nagg != 1 || in->aggs[0].op != AGG_OP_SUM ||
+        in->aggs[0].valid != NULL ||
+        (in->aggs[0].type != DQO_TYPE_U32 && in->aggs[0].type != DQO_TYPE_I32))
+        return false;
+    /* The count needs the bits of `rows` plus a clear sign bit; the sum
+     * keeps the rest, and must keep at least 33 bits to be worth it. */
+    int cb = 1;
+    while (cb < 63 && (in->rows >> cb) != 0)
+        cb++;
+    const int sb = 64 - (cb + 1);
+    if (sb < 33)
+        return false;
+    q->packed = true;
+    q->pack_sb = sb;
+    return shape_options(q);
 }
 
 /* ------------------------------------------------------- family helpers */
@@ -635,6 +660,7 @@ static bool attempt(ocl_gq *q, grp_output *out, cl_int *flags)
     stream s;
     memset(&s, 0, sizeof s);
     q->checks = false;
+    q->packed = false;
     q->detail[0] = '\0';
     q->fixed_bytes = q->row_bytes = 0;
     q->state = NULL;
@@ -717,10 +743,12 @@ dqo_status ocl_group(const grp_input *in, const granule *g, grp_output *out)
         flags = 0;
         if (!attempt(&q, out, &flags))
             break;
-        if (!(flags & 2))
+        if (flags & 4)
+            q.no_pack = true; /* a packed sum overflowed: retry unpacked */
+        else if (!(flags & 2))
             break;
     }
-    if (e.status == DQO_OK && (flags & 2))
+    if (e.status == DQO_OK && (flags & 6))
         ocl_errf(&e, DQO_EUNSUPPORTED,
                  "the hash table overflowed %d times (about %" PRIu64
                  " groups estimated)",

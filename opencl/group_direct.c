@@ -88,6 +88,11 @@ static bool direct_begin(ocl_gq *q)
         s->local_bytes = (size_t)(F * s->entries * s->copies * 8);
     }
     s->wg = wg;
+    /* Global atomics: COUNT(*) + SUM in one word where the shape allows. */
+    if (s->mode == MODE_GLOBAL && ocl_gq_pack(q))
+        q->fixed_bytes = s->entries * (uint64_t)q->tab_e * 8;
+    if (q->e->status != DQO_OK)
+        return false;
     static const char *const names[] = {"group_common", "group_direct", NULL};
     cl_program p =
         ocl_gq_program(q, names, s->mode == MODE_NARROW ? "-DNARROW" : NULL);
@@ -96,6 +101,7 @@ static bool direct_begin(ocl_gq *q)
     const char *kn = s->mode == MODE_LANES    ? "direct_lanes"
                      : s->mode == MODE_LOCAL  ? "direct_local"
                      : s->mode == MODE_NARROW ? "direct_local_n"
+                     : q->packed              ? "direct_packed"
                                               : "direct_global";
     if ((s->k = ocl_gq_kernel(q, p, kn)) == NULL)
         return false;
@@ -114,7 +120,9 @@ static bool direct_begin(ocl_gq *q)
                  s->entries);
     else
         snprintf(q->detail, sizeof q->detail,
-                 "global atomics (%" PRIu64 " entries)", s->entries);
+                 "global atomics%s (%" PRIu64 " entries)",
+                 q->packed ? ", COUNT and SUM packed in one word" : "",
+                 s->entries);
     return true;
 }
 

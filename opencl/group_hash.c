@@ -76,12 +76,17 @@ static bool hash_begin(ocl_gq *q)
     }
     static const char *const names[] = {"group_common", "group_hash", NULL};
     const bool narrow = s->local && s->narrow;
+    if (!s->local && ocl_gq_pack(q))
+        q->fixed_bytes = s->entries * (uint64_t)q->tab_e * 8;
+    if (q->e->status != DQO_OK)
+        return false;
     cl_program p = ocl_gq_program(q, names, narrow ? "-DNARROW" : NULL);
     if (p == NULL ||
         (s->k = ocl_gq_kernel(q, p,
-                              !s->local ? "hash_global"
-                              : narrow  ? "hash_local_n"
-                                        : "hash_local")) == NULL ||
+                              !s->local  ? (q->packed ? "hash_packed"
+                                                      : "hash_global")
+                              : narrow ? "hash_local_n"
+                                       : "hash_local")) == NULL ||
         (s->tab = ocl_gq_buffer(q, q->fixed_bytes)) == NULL ||
         !ocl_gq_init_table(q, s->tab, s->entries, s->empty))
         return false;
@@ -92,7 +97,8 @@ static bool hash_begin(ocl_gq *q)
                  narrow ? "32-bit " : "", s->local_entries, s->entries);
     else
         snprintf(q->detail, sizeof q->detail,
-                 "global table of %" PRIu64 " entries%s", s->entries,
+                 "global table of %" PRIu64 " entries%s%s", s->entries,
+                 q->packed ? ", COUNT and SUM packed in one word" : "",
                  q->attempt > 0 ? " (retried)" : "");
     return true;
 }

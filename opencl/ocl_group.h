@@ -197,6 +197,10 @@ typedef struct ocl_gq {
     void *state; /* the family's */
     /* The detail line for EXPLAIN ("local tables x4, 1024 slots"). */
     char detail[192];
+    /* PACKED (see kernels/group_common.cl): set by ocl_gq_pack; the sum
+     * field's bits; no_pack after a packed sum left its field. */
+    bool packed, no_pack;
+    int pack_sb;
     /* Attempt number (0 first): a hash family whose table overflowed
      * (flag bit 1) is run again with a table 4x larger per attempt. */
     int attempt;
@@ -234,6 +238,14 @@ extern const ocl_family ocl_family_order;  /* group_order.c */
 dqo_status ocl_group(const grp_input *in, const granule *g, grp_output *out);
 
 /* Helpers the families share (group.c). */
+
+/* Switches the query to packed COUNT(*) + SUM entries (one atomic per row)
+ * when its shape allows it (exactly one SUM of u32/i32 values without
+ * NULLs) and no earlier attempt overflowed a packed sum: recomputes the
+ * options, tab_e and the identity pattern. Call from begin before building
+ * programs and allocating the table; only for kernels whose every update
+ * goes through packed_add. True when packed. */
+bool ocl_gq_pack(ocl_gq *q);
 
 /* The program of `names` for this query's shape (q->opts plus `extra`). */
 cl_program ocl_gq_program(ocl_gq *q, const char *const *names,

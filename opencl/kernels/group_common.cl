@@ -24,7 +24,15 @@
  *
  * The flag word `wrapped`: bit 0 an i64 SUM wrapped (the host reruns the
  * query exactly on the CPU), bit 1 a hash table overflowed (the host
- * retries with a larger table).
+ * retries with a larger table), bit 2 a packed sum left its field (the
+ * host retries unpacked).
+ *
+ * PACKED (with PACK_SB): the query is COUNT(*) and one SUM of 32-bit
+ * values without NULLs, and a global table entry keeps both in one word,
+ * count * 2^PACK_SB + sum with |sum| < 2^(PACK_SB - 1): one atomic per
+ * row instead of two. The host picks PACK_SB so that the count cannot
+ * reach the sign bit; a sum that leaves its field is caught by the add
+ * that does it (WRAP_PACK). The compaction unpacks the word.
  */
 #pragma OPENCL EXTENSION cl_khr_int64_base_atomics : enable
 #ifdef HAS_I64_EXT
@@ -107,6 +115,7 @@
 
 #define WRAP_SUM 1
 #define WRAP_TABLE 2
+#define WRAP_PACK 4
 
 /* The argument block every grouping kernel starts with: the chunk's keys
  * and aggregate columns (row r of the chunk is element off + r), and the
@@ -400,6 +409,24 @@ inline ulong key_hash(long k)
     return x;
 }
 
+#ifdef PACKED
+/* The sum field of a packed word (sign-extended low PACK_SB bits). */
+inline long packed_sum(long w)
+{
+    return (long)((ulong)w << (64 - PACK_SB)) >> (64 - PACK_SB);
+}
+
+inline void packed_add(volatile __global long *p, long v,
+                       volatile __global int *w)
+{
+    const long old = atom_add(p, (long)(1UL << PACK_SB) + v);
+    const long now = packed_sum(old) + v;
+    if (now >= (long)(1UL << (PACK_SB - 1)) ||
+        now < -(long)(1UL << (PACK_SB - 1)))
+        atomic_or(w, WRAP_PACK);
+}
+#endif
+
 /* ------------------------------------------------------------ compaction */
 
 /* A table's used entries (count > 0) are copied, in entry order, into
@@ -480,8 +507,14 @@ __kernel void tab_compact(__global const long *tab, const ulong n,
             __global long *o = out + (at + scratch[lid] - 1);
             __global const long *e = tab + i * TAB_E;
             o[0] = TAB_K ? e[0] : key_base + (long)i;
+#ifdef PACKED
+            const long w = e[TAB_K], sum = packed_sum(w);
+            o[total] = (w - sum) >> PACK_SB;
+            o[2 * total] = sum;
+#else
             for (int f = 0; f <= NAGG; f++)
                 o[(1 + f) * total] = e[TAB_K + f];
+#endif
         }
         at += scratch[wg - 1];
         barrier(CLK_LOCAL_MEM_FENCE);

@@ -122,3 +122,15 @@ __kernel void direct_local_n(GRP_INPUT, __global long *tab, const long base,
     }
 }
 #endif
+
+#ifdef PACKED
+/* direct_global for COUNT(*) + SUM of 32-bit values: one packed word per
+ * entry, one atomic per row. */
+__kernel void direct_packed(GRP_INPUT, __global long *tab, const long base)
+{
+    FOR_ROWS({
+        packed_add((volatile __global long *)(tab + DSLOT(r) * TAB_E),
+                   (long)a0[r], wrapped);
+    });
+}
+#endif

@@ -173,3 +173,20 @@ __kernel void hash_local_n(GRP_INPUT, __global long *tab, const ulong mask,
     }
 }
 #endif
+
+#ifdef PACKED
+/* hash_global for COUNT(*) + SUM of 32-bit values: entries of key and one
+ * packed word (16 bytes: two per 32-byte sector), one atomic per row. */
+__kernel void hash_packed(GRP_INPUT, __global long *tab, const ulong mask,
+                          const long empty)
+{
+    FOR_ROWS({
+        __global long *e = hash_entry(tab, mask, empty, (long)keys[r]);
+        if (e == 0) {
+            atomic_or(wrapped, WRAP_TABLE);
+            continue;
+        }
+        packed_add((volatile __global long *)(e + 1), (long)a0[r], wrapped);
+    });
+}
+#endif
