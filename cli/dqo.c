@@ -221,8 +221,9 @@ static const char HELP_GROUP[] =
     "                    fails falls back to the CPU and the plan says so),\n"
     "                    cpu, or cl:N (an OpenCL device, see dqo devices;\n"
     "                    the columns stream from host memory)\n"
-    "  --resident        copy the table to the --device cl:N first and\n"
-    "                    keep it there for the query (--time shows the copy)\n"
+    "  --resident        copy the table to the device first and keep it\n"
+    "                    there for the query (--device cl:N, or under auto\n"
+    "                    the first OpenCL device); --time shows the copy\n"
     "  -t, --threads T   worker threads, 0 for every core (default: 0)\n"
     "  -f, --format FMT  'table' (aligned text, the default) or 'csv'\n"
     "                    (RFC 4180; NULL is an empty field)\n"
@@ -1583,9 +1584,9 @@ static int parse_group_options(int argc, char **argv, group_opts *o)
                          o->device);
         goto done;
     }
-    if (o->resident && (o->device == NULL || !is_cl_id(o->device))) {
-        rc = usage_error("group", "--resident needs an OpenCL device: "
-                                  "--device cl:N");
+    if (o->resident && o->device != NULL && strcmp(o->device, "cpu") == 0) {
+        rc = usage_error("group", "--resident needs an OpenCL device "
+                                  "(--device cl:N or auto), not cpu");
         goto done;
     }
     if (split_items(&by_opt, &o->by) != 0 ||
@@ -1649,6 +1650,42 @@ static int print_diagnostics(dqo_ctx *ctx, const dqo_table *input,
     return 0;
 }
 
+/* --resident: copies the table to `device` (cl:N), or under auto (NULL)
+ * to the first OpenCL device; under auto a device that cannot take it is a
+ * note, not an error: the query then runs on the CPU. Writes the device
+ * used into dev ("" when none). */
+static int make_resident(dqo_ctx *ctx, dqo_table *t, const char *device,
+                         char *dev, size_t cap)
+{
+    const int automatic = device == NULL || strcmp(device, "auto") == 0;
+    if (automatic) {
+        int n = dqo_location_count(ctx);
+        for (int i = 0; i < n && dev[0] == '\0'; i++) {
+            dqo_location_info li;
+            if (dqo_location_get(ctx, i, &li) == DQO_OK &&
+                li.kind == DQO_LOCATION_OPENCL)
+                snprintf(dev, cap, "%s", li.id);
+        }
+        if (dev[0] == '\0') {
+            fputs("dqo: note: --resident: no OpenCL device, so the table "
+                  "stays in host memory and the query runs on the CPU\n",
+                  stderr);
+            return 0;
+        }
+    } else {
+        snprintf(dev, cap, "%s", device);
+    }
+    dqo_status st = dqo_table_to_device(ctx, t, dev);
+    if (st == DQO_OK)
+        return 0;
+    if (!automatic)
+        return api_error(ctx, st);
+    fprintf(stderr, "dqo: note: --resident: %s; the query runs on the CPU\n",
+            dqo_ctx_errmsg(ctx));
+    dev[0] = '\0';
+    return 0;
+}
+
 static int cmd_group(int argc, char **argv)
 {
     group_opts o;
@@ -1686,12 +1723,13 @@ static int cmd_group(int argc, char **argv)
     if (o.device != NULL && (st = dqo_group_set_device(g, o.device)) != DQO_OK)
         goto api_fail;
     double tu = now_seconds();
-    if (o.resident && (st = dqo_table_to_device(ctx, input, o.device)) != DQO_OK)
-        goto api_fail;
+    char dev[32] = "";
+    if (o.resident && (rc = make_resident(ctx, input, o.device, dev,
+                                          sizeof dev)) != 0)
+        goto done;
     double t2 = now_seconds();
-    if (o.resident && o.time)
-        fprintf(stderr, "time: copy to %s %.3f ms\n", o.device,
-                (t2 - tu) * 1e3);
+    if (dev[0] != '\0' && o.time)
+        fprintf(stderr, "time: copy to %s %.3f ms\n", dev, (t2 - tu) * 1e3);
     if ((st = dqo_group_run(g, &result)) != DQO_OK) {
         result = NULL;
         goto api_fail;
