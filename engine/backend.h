@@ -197,6 +197,12 @@ typedef struct backend_ops {
                              const uint8_t *valid, uint64_t rows,
                              dev_col **out, char *err, size_t errlen);
     void (*col_free)(dev_col *c);
+    /* Device back-ends: page-locked host memory of `bytes` in device
+     * `dev`'s context (*ptr, freed with host_unpin(*handle)); a column kept
+     * there streams to that device without a staging copy. */
+    dqo_status (*host_pin)(int dev, size_t bytes, void **ptr, void **handle,
+                           char *err, size_t errlen);
+    void (*host_unpin)(void *handle);
     /* The device a resident column lives on. */
     int (*col_device)(const dev_col *c);
     /* Releases what the back-end keeps between queries (opened devices and

@@ -101,6 +101,44 @@ dqo_status dqo_table_to_device(dqo_ctx *ctx, dqo_table *t,
     return DQO_OK;
 }
 
+dqo_status dqo_table_pin(dqo_ctx *ctx, dqo_table *t, const char *location)
+{
+    if (ctx == NULL)
+        return DQO_EINVAL;
+    ctx_ok(ctx);
+    if (t == NULL || location == NULL)
+        return ctx_error(ctx, DQO_EINVAL, "dqo_table_pin: NULL %s",
+                         t == NULL ? "table" : "location");
+    int dev;
+    dqo_status s = engine_parse_location(ctx, location, &dev);
+    if (s != DQO_OK)
+        return s;
+    if (dev < 0)
+        return ctx_error(ctx, DQO_EINVAL,
+                         "dqo_table_pin needs an OpenCL device (cl:N), not "
+                         "'%s'",
+                         location);
+    for (int i = 0; i < t->ncols; i++) {
+        dqo_column *c = &t->cols[i];
+        const size_t bytes = (size_t)(t->rows * type_width(c->type));
+        void *ptr, *handle;
+        char err[512];
+        s = opencl_backend.host_pin(dev, bytes, &ptr, &handle, err,
+                                    sizeof err);
+        if (s != DQO_OK)
+            return ctx_error(ctx, s, "pinning column '%s' for %s: %s",
+                             c->name, location, err);
+        ctx->cpu->place_copy(ptr, c->data, bytes, ctx_threads(ctx));
+        if (c->pin != NULL)
+            opencl_backend.host_unpin(c->pin);
+        else if (c->map_base == NULL && c->owns_data)
+            mem_free(c->data);
+        c->data = ptr;
+        c->pin = handle;
+    }
+    return DQO_OK;
+}
+
 /* The merge of a partial result: equal keys are folded with the CPU's hash
  * grouping (COUNT(*) and COUNT/SUM partials add up, MIN/MAX fold). */
 dqo_status engine_merge_partial(dqo_ctx *ctx, const grp_agg *low, int nlow,

@@ -85,6 +85,7 @@ typedef struct dqo_column {
     bool has_stats;
     dqo_column_stats stats;
     dev_col *dev;    /* resident copy on the table's device, or NULL */
+    void *pin;       /* data lives in page-locked memory (host_pin), or NULL */
 } dqo_column;
 
 struct dqo_table {

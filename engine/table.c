@@ -40,7 +40,15 @@ dqo_status dqo_table_create(dqo_ctx *ctx, dqo_table **out)
 static void column_release(dqo_column *c)
 {
     opencl_backend.col_free(c->dev);
-    if (c->map_base != NULL)
+    if (c->pin != NULL) {
+        /* data was moved to pinned memory (dqo_table_pin): the original
+         * block was freed then; valid stays where it was. */
+        opencl_backend.host_unpin(c->pin);
+        if (c->map_base != NULL)
+            munmap(c->map_base, c->map_len);
+        else if (c->owns_data)
+            mem_free(c->valid);
+    } else if (c->map_base != NULL)
         munmap(c->map_base, c->map_len);
     else if (c->owns_data) {
         mem_free(c->data);

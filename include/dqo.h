@@ -243,6 +243,12 @@ dqo_status dqo_table_write_dir(dqo_ctx *ctx, const dqo_table *t,
 dqo_status dqo_table_to_device(dqo_ctx *ctx, dqo_table *t,
                                const char *location);
 void dqo_table_drop_device(dqo_table *t);
+/* Moves the table's column data into page-locked host memory of OpenCL
+ * device `location`'s context ("cl:N"): queries that stream the columns to
+ * that device then transfer them by DMA straight from the table, without
+ * the staging copy that pageable memory needs. The column pointers change
+ * (ask dqo_table_column_* again); validity flags stay where they are. */
+dqo_status dqo_table_pin(dqo_ctx *ctx, dqo_table *t, const char *location);
 /* "cl:N" when the table's columns are resident there, else "host"; owned
  * by the table. */
 const char *dqo_table_location(const dqo_table *t);

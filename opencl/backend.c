@@ -18,5 +18,7 @@ const backend_ops opencl_backend = {
     .col_upload = ocl_col_upload,
     .col_free = ocl_col_free,
     .col_device = ocl_col_device,
+    .host_pin = ocl_host_pin,
+    .host_unpin = ocl_host_unpin,
     .trim = ocl_dev_trim,
 };

@@ -113,3 +113,85 @@ fail:
     ocl_col_free(c);
     return e.status;
 }
+
+/* ------------------------------------------------- pinned host columns */
+
+/* Page-locked host memory of a device's context (CL_MEM_ALLOC_HOST_PTR,
+ * mapped for the buffer's life). A column kept there streams to the device
+ * by DMA straight from its own pages: no staging copy. Registered per
+ * device so that the streaming code can recognise such a column by its
+ * address (ocl_pinned_range). */
+typedef struct ocl_pin {
+    ocl_dev *dev;
+    cl_mem buf;
+    char *ptr;
+    size_t bytes;
+    struct ocl_pin *next;
+} ocl_pin;
+
+static pthread_mutex_t pins_lock = PTHREAD_MUTEX_INITIALIZER;
+static ocl_pin *pins;
+
+dqo_status ocl_host_pin(int dev, size_t bytes, void **ptr, void **handle,
+                        char *err, size_t errlen)
+{
+    ocl_err e = ocl_err_init(err, errlen);
+    *ptr = *handle = NULL;
+    ocl_pin *p = mem_calloc(1, sizeof *p);
+    if (p == NULL) {
+        ocl_errf(&e, DQO_ENOMEM, "out of memory");
+        return e.status;
+    }
+    if ((p->dev = ocl_dev_get(dev, &e)) == NULL) {
+        mem_free(p);
+        return e.status;
+    }
+    p->bytes = bytes > 0 ? bytes : 8;
+    p->buf = OCL_MAKE(&e, clCreateBuffer, p->dev->ctx,
+                      CL_MEM_READ_WRITE | CL_MEM_ALLOC_HOST_PTR, p->bytes,
+                      NULL);
+    if (p->buf != NULL)
+        p->ptr = ocl_map(&e, p->dev->q, p->buf, p->bytes);
+    if (p->ptr == NULL) {
+        ocl_release_mem(p->buf);
+        ocl_dev_put(p->dev);
+        mem_free(p);
+        return e.status;
+    }
+    pthread_mutex_lock(&pins_lock);
+    p->next = pins;
+    pins = p;
+    pthread_mutex_unlock(&pins_lock);
+    *ptr = p->ptr;
+    *handle = p;
+    return DQO_OK;
+}
+
+void ocl_host_unpin(void *handle)
+{
+    ocl_pin *p = handle;
+    if (p == NULL)
+        return;
+    pthread_mutex_lock(&pins_lock);
+    for (ocl_pin **at = &pins; *at != NULL; at = &(*at)->next)
+        if (*at == p) {
+            *at = p->next;
+            break;
+        }
+    pthread_mutex_unlock(&pins_lock);
+    ocl_unmap_quiet(p->dev->q, p->buf, p->ptr);
+    ocl_release_mem(p->buf);
+    ocl_dev_put(p->dev);
+    mem_free(p);
+}
+
+bool ocl_pinned_range(const ocl_dev *d, const void *ptr, size_t bytes)
+{
+    const char *c = ptr;
+    bool found = false;
+    pthread_mutex_lock(&pins_lock);
+    for (const ocl_pin *p = pins; p != NULL && !found; p = p->next)
+        found = p->dev == d && c >= p->ptr && c + bytes <= p->ptr + p->bytes;
+    pthread_mutex_unlock(&pins_lock);
+    return found;
+}

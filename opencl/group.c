@@ -452,6 +452,7 @@ out:
 typedef struct stream_col {
     const void *src; /* host rows */
     size_t width;
+    bool pinned; /* src is page-locked memory of this device: no staging */
 } stream_col;
 
 typedef struct stream {
@@ -480,18 +481,21 @@ static bool stream_begin(ocl_gq *q, stream *s)
 {
     const grp_input *in = q->in;
     memset(s, 0, sizeof *s);
-    s->col[s->ncols++] = (stream_col){in->keys, type_bytes(in->key_type)};
+    s->col[s->ncols++] = (stream_col){in->keys, type_bytes(in->key_type), false};
     uint64_t row_in = type_bytes(in->key_type);
     for (int j = 0; j < q->nagg; j++) {
         s->col[s->ncols++] =
-            (stream_col){in->aggs[j].data, type_bytes(in->aggs[j].type)};
+            (stream_col){in->aggs[j].data, type_bytes(in->aggs[j].type), false};
         row_in += type_bytes(in->aggs[j].type);
         if (in->aggs[j].valid != NULL) {
-            s->col[s->ncols++] = (stream_col){in->aggs[j].valid, 1};
+            s->col[s->ncols++] = (stream_col){in->aggs[j].valid, 1, false};
             row_in += 1;
         }
     }
     const ocl_dev *d = q->dev;
+    for (int c = 0; c < s->ncols; c++)
+        s->col[c].pinned = ocl_pinned_range(
+            d, s->col[c].src, (size_t)(in->rows * s->col[c].width));
     if (q->fixed_bytes + 4096 >= d->budget)
         return ocl_errf(q->e, DQO_ENOMEM,
                         "the %s grouping's tables need %" PRIu64
@@ -520,10 +524,12 @@ static bool stream_begin(ocl_gq *q, stream *s)
     for (int b = 0; b < sets; b++)
         for (int c = 0; c < s->ncols; c++) {
             const size_t bytes = (size_t)(rows * s->col[c].width);
-            s->host[b][c] = ocl_dev_pinned(q->dev, b * 17 + c, bytes,
-                                           &s->pinned[b][c], q->e);
-            if (s->host[b][c] == NULL)
-                return false;
+            if (!s->col[c].pinned) {
+                s->host[b][c] = ocl_dev_pinned(q->dev, b * 17 + c, bytes,
+                                               &s->pinned[b][c], q->e);
+                if (s->host[b][c] == NULL)
+                    return false;
+            }
             s->dbuf[b][c] = OCL_MAKE(q->e, clCreateBuffer, d->ctx,
                                      CL_MEM_READ_ONLY, bytes, NULL);
             if (s->dbuf[b][c] == NULL)
@@ -566,16 +572,18 @@ static bool stream_run(ocl_gq *q, stream *s)
         int col = 0;
         for (; col < s->ncols; col++) {
             const size_t w = s->col[col].width;
-            const double tc = now_ms();
-            host_copy(in, s->host[b][col],
-                      (const char *)s->col[col].src + first * w,
-                      (size_t)(rows * w));
-            s->copy_ms += now_ms() - tc;
+            const char *from = (const char *)s->col[col].src + first * w;
+            if (!s->col[col].pinned) {
+                const double tc = now_ms();
+                host_copy(in, s->host[b][col], from, (size_t)(rows * w));
+                s->copy_ms += now_ms() - tc;
+                from = s->host[b][col];
+            }
             cl_event ev = NULL;
             const bool last = col == s->ncols - 1;
             if (!OCL_CALL(q->e, clEnqueueWriteBuffer, d->xfer,
                           s->dbuf[b][col], CL_FALSE, 0, (size_t)(rows * w),
-                          s->host[b][col], s->done[b] != NULL ? 1 : 0,
+                          from, s->done[b] != NULL ? 1 : 0,
                           s->done[b] != NULL ? &s->done[b] : NULL,
                           last ? &ev : NULL))
                 return false;

@@ -155,6 +155,14 @@ dqo_status ocl_col_upload(int dev, const void *data, size_t width,
                           char *err, size_t errlen);
 void ocl_col_free(dev_col *c);
 
+/* Page-locked host memory in device `dev`'s context for a column (see
+ * column.c); *ptr stays valid until ocl_host_unpin(*handle). */
+dqo_status ocl_host_pin(int dev, size_t bytes, void **ptr, void **handle,
+                        char *err, size_t errlen);
+void ocl_host_unpin(void *handle);
+/* True when [ptr, ptr + bytes) lies in pinned memory of device d. */
+bool ocl_pinned_range(const ocl_dev *d, const void *ptr, size_t bytes);
+
 /* ------------------------------------------------------------- grouping */
 
 /* The most lowered aggregates a device kernel carries (more: the engine runs
