@@ -381,9 +381,59 @@ static bool download_fields(ocl_gq *q, cl_mem src, uint64_t n,
     return ok;
 }
 
+/* Tables up to this size are read whole and compacted on the host: three
+ * compaction launches and a round trip cost more than the bytes. */
+#define TABLE_HOST_COMPACT_MAX (UINT64_C(256) << 10)
+
+/* The sum field of a packed word (as packed_sum in group_common.cl). */
+static int64_t packed_sum(int64_t w, int sb)
+{
+    return (int64_t)((uint64_t)w << (64 - sb)) >> (64 - sb);
+}
+
+static bool table_out_host(ocl_gq *q, cl_mem tab, uint64_t entries,
+                           int64_t key_base, grp_output *out)
+{
+    const uint64_t words = entries * (uint64_t)q->tab_e;
+    int64_t *w = mem_alloc(words * 8);
+    if (w == NULL)
+        return ocl_errf(q->e, DQO_ENOMEM, "out of memory reading a table");
+    bool ok = OCL_CALL(q->e, clEnqueueReadBuffer, q->dev->q, tab, CL_TRUE, 0,
+                       (size_t)(words * 8), w, 0, NULL, NULL);
+    q->ready_ms = now_ms() - q->t0;
+    const double t = now_ms();
+    const int kc = q->tab_k ? 1 : 0;
+    uint64_t n = 0;
+    for (uint64_t i = 0; ok && i < entries; i++)
+        n += w[i * q->tab_e + kc] != 0;
+    ok = ok && out_alloc(q, n, out);
+    uint64_t g = 0;
+    for (uint64_t i = 0; ok && i < entries; i++) {
+        const int64_t *e = w + i * q->tab_e;
+        if (e[kc] == 0)
+            continue;
+        out->keys[g] = q->tab_k ? e[0] : key_base + (int64_t)i;
+        if (q->packed) {
+            const int64_t sum = packed_sum(e[kc], q->pack_sb);
+            out->count[g] = (e[kc] - sum) >> q->pack_sb;
+            ((int64_t *)out->acc[0])[g] = sum;
+        } else {
+            out->count[g] = e[kc];
+            for (int j = 0; j < q->nagg; j++)
+                ((int64_t *)out->acc[j])[g] = e[kc + 1 + j];
+        }
+        g++;
+    }
+    mem_free(w);
+    q->download_ms += now_ms() - t;
+    return ok;
+}
+
 bool ocl_gq_table_out(ocl_gq *q, cl_mem tab, uint64_t entries,
                       int64_t key_base, grp_output *out)
 {
+    if (entries * (uint64_t)q->tab_e * 8 <= TABLE_HOST_COMPACT_MAX)
+        return table_out_host(q, tab, entries, key_base, out);
     cl_program p = ocl_gq_program(q, (const char *const[]){"group_common",
                                                            NULL},
                                   NULL);
