@@ -55,6 +55,26 @@ __kernel void hash_global(GRP_INPUT, __global long *tab, const ulong mask,
     });
 }
 
+/* The entry of key k in a work-group's local table of LS keys (claimed if
+ * new), or -1 when LOCAL_PROBES probes found neither it nor room. */
+inline int local_entry(__local long *lt, uint LS, long empty, long k)
+{
+    uint h = (uint)key_hash(k) & (LS - 1);
+    for (int n = 0; n < LOCAL_PROBES; n++) {
+        const long cur = lt[h];
+        if (cur == k)
+            return (int)h;
+        if (cur == empty) {
+            const long prev =
+                atom_cmpxchg((volatile __local long *)(lt + h), empty, k);
+            if (prev == empty || prev == k)
+                return (int)h;
+        }
+        h = (h + 1) & (LS - 1);
+    }
+    return -1;
+}
+
 /* lt: LS keys, then the count and aggregate fields, LS words each. */
 __kernel void hash_local(GRP_INPUT, __global long *tab, const ulong mask,
                          const long empty, const uint LS, __local long *lt)
@@ -68,25 +88,8 @@ __kernel void hash_local(GRP_INPUT, __global long *tab, const ulong mask,
     barrier(CLK_LOCAL_MEM_FENCE);
     FOR_ROWS({
         const long k = (long)keys[r];
-        uint h = (uint)key_hash(k) & (LS - 1);
-        int found = 0;
-        for (int n = 0; n < LOCAL_PROBES; n++) {
-            const long cur = lt[h];
-            if (cur == k) {
-                found = 1;
-                break;
-            }
-            if (cur == empty) {
-                const long prev =
-                    atom_cmpxchg((volatile __local long *)(lt + h), empty, k);
-                if (prev == empty || prev == k) {
-                    found = 1;
-                    break;
-                }
-            }
-            h = (h + 1) & (LS - 1);
-        }
-        if (found) {
+        const int h = local_entry(lt, LS, empty, k);
+        if (h >= 0) {
             __local long *e = fields + h;
             ROW_ALL(l, e, LS, r);
         } else {
@@ -129,25 +132,8 @@ __kernel void hash_local_n(GRP_INPUT, __global long *tab, const ulong mask,
     barrier(CLK_LOCAL_MEM_FENCE);
     FOR_ROWS({
         const long k = (long)keys[r];
-        uint h = (uint)key_hash(k) & (LS - 1);
-        int found = 0;
-        for (int n = 0; n < LOCAL_PROBES; n++) {
-            const long cur = lt[h];
-            if (cur == k) {
-                found = 1;
-                break;
-            }
-            if (cur == empty) {
-                const long prev =
-                    atom_cmpxchg((volatile __local long *)(lt + h), empty, k);
-                if (prev == empty || prev == k) {
-                    found = 1;
-                    break;
-                }
-            }
-            h = (h + 1) & (LS - 1);
-        }
-        if (found) {
+        const int h = local_entry(lt, LS, empty, k);
+        if (h >= 0) {
             N_ROW(fields, h, LS, r);
         } else {
             __global long *e = hash_entry(tab, mask, empty, k);
