@@ -744,6 +744,8 @@ static bool attempt(ocl_gq *q, grp_output *out, cl_int *flags)
         }
         ok = ok && q->fam->finish(q, out);
     }
+    /* The flag word, after everything the family ran (its finish may merge
+     * partial sums too). */
     ok = ok && OCL_CALL(q->e, clEnqueueReadBuffer, q->dev->q, q->wrapped,
                         CL_TRUE, 0, sizeof *flags, flags, 0, NULL, NULL);
     q->fam->end(q);

@@ -133,21 +133,21 @@
         volatile __global int *wrapped
 
 /* Runs `body` for every row r (an element index) of the chunk that this
- * work-item owns: four neighbouring rows per step, so that each item has
- * four independent loads of every column in flight (one row at a time
- * leaves the memory system idle between a load and its use), then the
- * rows left over past a multiple of four. */
+ * work-item owns: the grid-stride loop unrolled four times, so that each
+ * item has four independent loads of every column in flight (one row at a
+ * time leaves the memory system idle between a load and its use) while
+ * each load instruction of a warp still reads one contiguous span. */
 #define FOR_ROWS(body)                                                         \
     do {                                                                       \
         const ulong gsz_ = get_global_size(0);                                 \
-        const ulong full_ = rows & ~(ulong)3;                                  \
-        for (ulong i_ = get_global_id(0) * 4; i_ < full_; i_ += gsz_ * 4) {    \
+        ulong i_ = get_global_id(0);                                           \
+        for (; i_ + 3 * gsz_ < rows; i_ += 4 * gsz_) {                         \
             for (int u_ = 0; u_ < 4; u_++) {                                   \
-                const ulong r = off + i_ + (ulong)u_;                          \
+                const ulong r = off + i_ + (ulong)u_ * gsz_;                   \
                 body                                                           \
             }                                                                  \
         }                                                                      \
-        for (ulong i_ = full_ + get_global_id(0); i_ < rows; i_ += gsz_) {     \
+        for (; i_ < rows; i_ += gsz_) {                                        \
             const ulong r = off + i_;                                          \
             body                                                               \
         }                                                                      \
