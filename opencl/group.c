@@ -222,11 +222,15 @@ cl_mem ocl_gq_buffer(ocl_gq *q, uint64_t bytes)
 {
     if (bytes == 0)
         bytes = 16;
-    if (bytes > q->dev->info.max_alloc) {
+    const ocl_dev *d = q->dev;
+    const uint64_t most =
+        d->info.max_alloc < d->budget ? d->info.max_alloc : d->budget;
+    if (bytes > most) {
         ocl_errf(q->e, DQO_ENOMEM,
-                 "a %" PRIu64 "-byte buffer exceeds OpenCL device cl:%d's "
-                 "largest allocation (%" PRIu64 " bytes)",
-                 bytes, q->dev->index, q->dev->info.max_alloc);
+                 "a %" PRIu64 "-byte buffer exceeds what dqo allocates at "
+                 "once on OpenCL device cl:%d (%" PRIu64 " bytes: the "
+                 "device's largest allocation or dqo's memory budget there)",
+                 bytes, d->index, most);
         return NULL;
     }
     return OCL_MAKE(q->e, clCreateBuffer, q->dev->ctx, CL_MEM_READ_WRITE,

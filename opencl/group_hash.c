@@ -52,12 +52,14 @@ static bool hash_begin(ocl_gq *q)
     uint64_t est = q->in->key_stats->distinct;
     if (est > q->in->rows)
         est = q->in->rows;
-    uint64_t want = 2 * (est > 0 ? est : 1);
-    for (int a = 0; a < q->attempt; a++)
-        want *= 4;
+    const uint64_t want = 2 * (est > 0 ? est : 1);
     s->entries = 1024;
     while (s->entries < want && s->entries < (UINT64_C(1) << 40))
         s->entries *= 2;
+    /* Each retry: four times the table that overflowed (never more than
+     * one entry per row, which always suffices). */
+    for (int a = 0; a < q->attempt && s->entries < 2 * q->in->rows; a++)
+        s->entries *= 4;
     q->fixed_bytes = s->entries * (uint64_t)q->tab_e * 8;
     s->wg = ocl_gq_wg(q);
     /* Local tables: LS entries of key + count + aggregates, in 32-bit
@@ -69,7 +71,7 @@ static bool hash_begin(ocl_gq *q)
     uint64_t ls = 1;
     while (ls * 2 * per <= ocl_gq_local_bytes(q) && ls * 2 <= 4096)
         ls *= 2;
-    if (ls >= 64 && 2 * est <= ls) {
+    if (ls >= 64 && 2 * est <= ls && q->attempt == 0) {
         s->local = true;
         s->local_entries = (uint32_t)ls;
         s->local_bytes = (size_t)(ls * per);
