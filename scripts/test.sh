@@ -15,7 +15,10 @@ echo "== sanitizer build (ASan + UBSan)"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DDQO_SANITIZE=ON -DDQO_WERROR=ON >/dev/null
 cmake --build build-asan -j"$jobs" >/dev/null
 # LeakSanitizer needs ptrace-free operation; OpenMP's thread pool is not a leak.
-(cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j"$jobs")
+# tests/lsan.supp: allocations PoCL and LLVM keep after compiling a kernel.
+(cd build-asan && ASAN_OPTIONS=detect_leaks=1 \
+    LSAN_OPTIONS="suppressions=$PWD/../tests/lsan.supp" \
+    ctest --output-on-failure -j"$jobs")
 echo "== benchmark smoke run (1M rows)"
 if python3 -c 'import duckdb, numpy' 2>/dev/null || python3 -m pip install -q -r bench/requirements.txt; then :; else
   echo "note: could not pip-install bench/requirements.txt; the DuckDB comparison is skipped" >&2
