@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 static inline double now_ms(void)
@@ -49,6 +50,37 @@ static inline uint64_t parse_count(const char *s)
     if (*end != '\0' || x > 1.8e19)
         return 0;
     return (uint64_t)(x + 0.5);
+}
+
+/* Splits a comma-separated list in place (s is modified and kept): up to
+ * `max` non-empty items with leading blanks skipped; -1 when more. */
+static inline int split_list(char *s, char **items, int max)
+{
+    int n = 0;
+    for (char *tok = strtok(s, ","); tok; tok = strtok(NULL, ",")) {
+        while (isspace((unsigned char)*tok))
+            tok++;
+        if (*tok == '\0')
+            continue;
+        if (n == max)
+            return -1;
+        items[n++] = tok;
+    }
+    return n;
+}
+
+/* Makes text safe inside one unquoted CSV field: no commas, quotes or line
+ * breaks (gnuplot and simple readers split on every comma). */
+static inline void csv_clean(char *s)
+{
+    for (; *s; s++) {
+        if (*s == ',' || *s == ';')
+            *s = ';';
+        else if (*s == '"')
+            *s = '\'';
+        else if (*s == '\n' || *s == '\r' || *s == '\t')
+            *s = ' ';
+    }
 }
 
 #endif /* DQO_BENCH_UTIL_H */

@@ -92,36 +92,6 @@ typedef struct options {
     const char *csv;
 } options;
 
-/* ------------------------------------------------------------- utilities */
-
-static int split_list(char *s, char **items, int max)
-{
-    int n = 0;
-    for (char *tok = strtok(s, ","); tok; tok = strtok(NULL, ",")) {
-        while (isspace((unsigned char)*tok))
-            tok++;
-        if (*tok == '\0')
-            continue;
-        if (n == max)
-            return -1;
-        items[n++] = tok;
-    }
-    return n;
-}
-
-/* One unquoted CSV field: no commas, quotes or line breaks. */
-static void csv_clean(char *s)
-{
-    for (; *s; s++) {
-        if (*s == ',' || *s == ';')
-            *s = ';';
-        else if (*s == '"')
-            *s = '\'';
-        else if (*s == '\n' || *s == '\r' || *s == '\t')
-            *s = ' ';
-    }
-}
-
 static void usage(FILE *f)
 {
     fprintf(f,

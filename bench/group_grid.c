@@ -66,36 +66,6 @@ typedef struct options {
 
 /* ------------------------------------------------------------- utilities */
 
-/* Splits a comma-separated list in place (s is modified and kept). */
-static int split_list(char *s, char **items, int max)
-{
-    int n = 0;
-    for (char *tok = strtok(s, ","); tok; tok = strtok(NULL, ",")) {
-        while (isspace((unsigned char)*tok))
-            tok++;
-        if (*tok == '\0')
-            continue;
-        if (n == max)
-            return -1;
-        items[n++] = tok;
-    }
-    return n;
-}
-
-/* Makes text safe inside one unquoted CSV field: no commas, quotes or line
- * breaks (gnuplot and simple readers split on every comma). */
-static void csv_clean(char *s)
-{
-    for (; *s; s++) {
-        if (*s == ',' || *s == ';')
-            *s = ';';
-        else if (*s == '"')
-            *s = '\'';
-        else if (*s == '\n' || *s == '\r' || *s == '\t')
-            *s = ' ';
-    }
-}
-
 static void usage(FILE *f)
 {
     fprintf(f,
