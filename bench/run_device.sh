@@ -22,6 +22,9 @@
 #     duckdb     build, then bench/duckdb_compare.py on every core, reps 5
 #                                                             (about 3-4 min)
 #     smoke      build, then bench/smoke.sh (1M rows)         (about 1 min)
+#     cl-tests   build with tests, run the OpenCL grouping, runtime, binary
+#                cache and device CLI tests on the first OpenCL device (the
+#                GPU on the lent machine)                     (about 2 min)
 #     topology   build with tests, run the topology, placement, OpenCL and
 #                calibration tests (PoCL and the GPU), `dqo devices`, a
 #                timed `dqo calibrate` and `dqo calibrate --quick`, then
@@ -46,7 +49,7 @@
 set -uo pipefail
 
 out=${1:?usage: run_device.sh OUTDIR PHASE}
-phase=${2:?usage: run_device.sh OUTDIR PHASE (grid-all|grid-1|grid-1a|grid-1b|duckdb|smoke|topology|gpu)}
+phase=${2:?usage: run_device.sh OUTDIR PHASE (grid-all|grid-1|grid-1a|grid-1b|duckdb|smoke|topology|gpu|cl-tests)}
 rows=${ROWS:-100M}
 start=$SECONDS
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -57,7 +60,7 @@ log="$out/${phase}.log"
 say() { echo "[run_device $(date +%T) +$((SECONDS - start))s] $*" | tee -a "$log" >&2; }
 
 case $phase in
-  grid-all|grid-1|grid-1a|grid-1b|duckdb|smoke|topology|gpu) ;;
+  grid-all|grid-1|grid-1a|grid-1b|duckdb|smoke|topology|gpu|cl-tests) ;;
   *) echo "unknown phase '$phase'" >&2; exit 2 ;;
 esac
 
@@ -91,7 +94,7 @@ fi
 say "building Release into build-dev"
 tests=OFF
 targets="dqo bench_group_grid dqo_cli"
-if [ "$phase" = topology ]; then
+if [ "$phase" = topology ] || [ "$phase" = cl-tests ]; then
   tests=ON
   targets="all"
 fi
@@ -187,6 +190,16 @@ case $phase in
     [ "${PIPESTATUS[0]}" = 0 ] || rc=1
     # The device tool returns few files: pack them.
     (cd "$out" && tar czf topology-results.tar.gz --exclude topology-results.tar.gz . )
+    ;;
+  cl-tests)
+    # The OpenCL tests on the machine's first OpenCL device (the GPU there:
+    # the NVIDIA platform comes first in the ICD order), then again with
+    # the device index that PoCL has, when it is another one.
+    say "OpenCL tests (cl_group, opencl, cl_cache, cli_device) on cl:0"
+    (cd build-dev && ctest --output-on-failure -R 'cl_group|opencl|cl_cache|cli_device' \
+       --timeout 500) 2>&1 | tee -a "$log" "$out/cl-tests.log"
+    [ "${PIPESTATUS[0]}" = 0 ] || rc=1
+    (cd "$out" && tar czf cl-tests-results.tar.gz --exclude cl-tests-results.tar.gz . )
     ;;
   gpu)
     # Each side (bench_cl_group, then torch_group.py) gets half of what is
