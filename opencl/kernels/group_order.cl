@@ -35,8 +35,8 @@
  *
  * Every run gets exactly one output entry, written once: no table to clear,
  * no atomics, and the result is deterministic (floating-point sums too).
- * Output entries are columns, `cap` entries apart: out[f * cap + i] is field
- * f (0 key, 1 count, 2 + j accumulator j) of run i. An index at or beyond
+ * Output entries are columns of `cap` entries, one buffer each (GRP_OUT):
+ * o0 the keys, o1 the counts, o2.. the accumulators. An index at or beyond
  * cap sets WRAP_TABLE (the host retries with room for every row).
  *
  * With OG_SORTED the rows are read through a permutation: position i holds
@@ -126,17 +126,48 @@ inline void og_merge(long *d, const long *s, volatile __global int *wrapped)
     MERGE_ALL(x, d, 1, s, 1);
 }
 
-/* Writes run `idx` (key k, partial v) into the columns of `out`. */
-inline void og_put(__global long *out, ulong idx, ulong cap, long k,
-                   const long *v, volatile __global int *wrapped)
+#ifndef GRP_OUT
+/* The output columns of a chunk's groups (group_order.cl and
+ * group_radix.cl): keys, counts, accumulators; unused ones are a dummy. */
+#define GRP_OUT                                                                \
+    __global long *o0, __global long *o1, __global long *o2,                   \
+        __global long *o3, __global long *o4, __global long *o5,               \
+        __global long *o6, __global long *o7, __global long *o8,               \
+        __global long *o9
+#define GRP_OUT_NAMES o0, o1, o2, o3, o4, o5, o6, o7, o8, o9
+/* Entry i of the columns: key k, count v[0], accumulators v[1..]. */
+#define GRP_OUT_PUT(i, k, v)                                                   \
+    do {                                                                       \
+        o0[i] = (k);                                                           \
+        o1[i] = (v)[0];                                                        \
+        if (NAGG > 0)                                                          \
+            o2[i] = (v)[1];                                                    \
+        if (NAGG > 1)                                                          \
+            o3[i] = (v)[2];                                                    \
+        if (NAGG > 2)                                                          \
+            o4[i] = (v)[3];                                                    \
+        if (NAGG > 3)                                                          \
+            o5[i] = (v)[4];                                                    \
+        if (NAGG > 4)                                                          \
+            o6[i] = (v)[5];                                                    \
+        if (NAGG > 5)                                                          \
+            o7[i] = (v)[6];                                                    \
+        if (NAGG > 6)                                                          \
+            o8[i] = (v)[7];                                                    \
+        if (NAGG > 7)                                                          \
+            o9[i] = (v)[8];                                                    \
+    } while (0)
+#endif
+
+/* Writes run `idx` (key k, partial v) into the output columns. */
+inline void og_put(GRP_OUT, ulong idx, ulong cap, long k, const long *v,
+                   volatile __global int *wrapped)
 {
     if (idx >= cap) {
         atomic_or(wrapped, WRAP_TABLE);
         return;
     }
-    out[idx] = k;
-    for (int f = 0; f < OG_W; f++)
-        out[(ulong)(1 + f) * cap + idx] = v[f];
+    GRP_OUT_PUT(idx, k, v);
 }
 
 inline void og_load_g(long *v, __global const long *src)
@@ -177,9 +208,9 @@ __kernel void og_count(GRP_INPUT OG_ARGS, const ulong per,
  * (2 * OG_W words). Local: sh wg uints, sf wg uints, sv wg * OG_W longs,
  * lc OG_W longs. wg is a power of two. */
 __kernel void og_emit(GRP_INPUT OG_ARGS, const ulong per,
-                      __global const ulong *offs, __global long *out,
-                      const ulong cap, __global long *bnd, __local uint *sh,
-                      __local uint *sf, __local long *sv, __local long *lc)
+                      __global const ulong *offs, GRP_OUT, const ulong cap,
+                      __global long *bnd, __local uint *sh, __local uint *sf,
+                      __local long *sv, __local long *lc)
 {
     const uint lid = get_local_id(0), wg = get_local_size(0);
     const ulong b = get_group_id(0);
@@ -235,7 +266,8 @@ __kernel void og_emit(GRP_INPUT OG_ARGS, const ulong per,
                     for (int f = 0; f < OG_W; f++)
                         P[f] = C[f];
                 } else {
-                    og_put(out, base + hb + H + m - 1, cap, ckey, C, wrapped);
+                    og_put(GRP_OUT_NAMES, base + hb + H + m - 1, cap, ckey, C,
+                           wrapped);
                 }
                 og_ident(C);
                 m++;
@@ -292,7 +324,7 @@ __kernel void og_emit(GRP_INPUT OG_ARGS, const ulong per,
             }
             og_merge(E, P, wrapped);
             if (ef || hb > 0)
-                og_put(out, base + hb + H - 1, cap, pkey, E, wrapped);
+                og_put(GRP_OUT_NAMES, base + hb + H - 1, cap, pkey, E, wrapped);
             else
                 og_store_g(bp, E); /* the block's prefix */
         }
@@ -320,7 +352,8 @@ __kernel void og_emit(GRP_INPUT OG_ARGS, const ulong per,
         else if (hi < rows && OG_KEY(hi) == OG_KEY(hi - 1))
             og_store_g(bp + OG_W, L); /* og_fix finishes the run */
         else
-            og_put(out, base + hb - 1, cap, OG_KEY(hi - 1), L, wrapped);
+            og_put(GRP_OUT_NAMES, base + hb - 1, cap, OG_KEY(hi - 1), L,
+                   wrapped);
     }
 }
 
@@ -328,8 +361,7 @@ __kernel void og_emit(GRP_INPUT OG_ARGS, const ulong per,
  * run starts. nb blocks; total: the chunk's runs. */
 __kernel void og_fix(GRP_INPUT OG_ARGS, const ulong per, const ulong nb,
                      __global const ulong *offs, __global const ulong *total,
-                     __global long *out, const ulong cap,
-                     __global const long *bnd)
+                     GRP_OUT, const ulong cap, __global const long *bnd)
 {
     const ulong b = get_global_id(0);
     if (b >= nb)
@@ -348,5 +380,5 @@ __kernel void og_fix(GRP_INPUT OG_ARGS, const ulong per, const ulong nb,
         if (hc > 0)
             break;
     }
-    og_put(out, offs[b] + heads - 1, cap, OG_KEY(hi - 1), A, wrapped);
+    og_put(GRP_OUT_NAMES, offs[b] + heads - 1, cap, OG_KEY(hi - 1), A, wrapped);
 }
