@@ -150,8 +150,8 @@ static void test_explain(void **state)
         int sorted, sparse;
         uint64_t groups;
         const char *kernel;
-    } cases[] = {{1, 0, 100, "og: "}, {1, 1, 100, "og: "},
-                 {0, 0, 1000, "sphg: "}, {0, 1, 100, "hg: "}};
+    } cases[] = {{1, 0, 100, "og on cpu: "}, {1, 1, 100, "og on cpu: "},
+                 {0, 0, 1000, "sphg on cpu: "}, {0, 1, 100, "hg on cpu: "}};
     dqo_ctx *ctx;
     assert_int_equal(dqo_ctx_create(&ctx), DQO_OK);
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
