@@ -451,9 +451,8 @@ static bool group_resident(const dqo_group *g)
 
 /* The OpenCL device the query runs on, or -1 for the CPU: the one asked
  * for, or under auto the device that holds the table's columns. */
-static int group_device(const dqo_group *g, const key_plan *kp)
+static int group_device(const dqo_group *g)
 {
-    (void)kp;
     if (g->device >= 0)
         return g->device;
     if (g->device == ENGINE_LOC_AUTO && group_resident(g))
@@ -501,7 +500,7 @@ dqo_status dqo_group_run(dqo_group *g, dqo_table **result)
     const char *kname = NULL;
     char where[64] = "cpu";
     char note[600] = "";
-    int dev = group_device(g, &kp);
+    int dev = group_device(g);
     if (dev >= 0) {
         if (g->kernel >= 0)
             plan_force_group(g->kernel, &pc);
