@@ -454,31 +454,43 @@ __kernel void tab_count(__global const long *tab, const ulong n,
         counts[get_group_id(0)] = scratch[0];
 }
 
-/* Exclusive scan of counts[0..n) in place by one work-group (wg a power of
- * two); total[0] gets the sum. */
+/* wg_scan_T(a, n, scratch): exclusive scan of a[0..n) in place by the
+ * calling work-group (size a power of two, scratch one T per item); returns
+ * the sum to every item. */
+#define WG_SCAN(T)                                                             \
+    inline T wg_scan_##T(__global T *a, const uint n, __local T *scratch)      \
+    {                                                                          \
+        const uint lid = get_local_id(0), wg = get_local_size(0);              \
+        T carry = 0;                                                           \
+        for (uint base = 0; base < n; base += wg) {                            \
+            const uint i = base + lid;                                         \
+            const T x = i < n ? a[i] : 0;                                      \
+            scratch[lid] = x;                                                  \
+            barrier(CLK_LOCAL_MEM_FENCE);                                      \
+            for (uint s = 1; s < wg; s <<= 1) {                                \
+                const T y = lid >= s ? scratch[lid - s] : 0;                   \
+                barrier(CLK_LOCAL_MEM_FENCE);                                  \
+                scratch[lid] += y;                                             \
+                barrier(CLK_LOCAL_MEM_FENCE);                                  \
+            }                                                                  \
+            if (i < n)                                                         \
+                a[i] = carry + scratch[lid] - x;                               \
+            carry += scratch[wg - 1];                                          \
+            barrier(CLK_LOCAL_MEM_FENCE);                                      \
+        }                                                                      \
+        return carry;                                                          \
+    }
+WG_SCAN(uint)
+WG_SCAN(ulong)
+
+/* Exclusive scan of counts[0..n) in place by one work-group; total[0] gets
+ * the sum. */
 __kernel void scan_counts(__global ulong *counts, const uint n,
                           __global ulong *total, __local ulong *scratch)
 {
-    const uint lid = get_local_id(0), wg = get_local_size(0);
-    ulong carry = 0;
-    for (uint base = 0; base < n; base += wg) {
-        const uint i = base + lid;
-        const ulong x = i < n ? counts[i] : 0;
-        scratch[lid] = x;
-        barrier(CLK_LOCAL_MEM_FENCE);
-        for (uint s = 1; s < wg; s <<= 1) {
-            const ulong y = lid >= s ? scratch[lid - s] : 0;
-            barrier(CLK_LOCAL_MEM_FENCE);
-            scratch[lid] += y;
-            barrier(CLK_LOCAL_MEM_FENCE);
-        }
-        if (i < n)
-            counts[i] = carry + scratch[lid] - x;
-        carry += scratch[wg - 1];
-        barrier(CLK_LOCAL_MEM_FENCE);
-    }
-    if (lid == 0)
-        total[0] = carry;
+    const ulong sum = wg_scan_ulong(counts, n, scratch);
+    if (get_local_id(0) == 0)
+        total[0] = sum;
 }
 
 /* The output is field-major (key[total], count[total], acc_0[total]...),

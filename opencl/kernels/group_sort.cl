@@ -82,27 +82,10 @@ __kernel void rs_hist(GRP_INPUT, __global const SK_T *src, const int first,
 __kernel void rs_scan(__global uint *hist, const uint nb, __global uint *dtot,
                       __local uint *scratch)
 {
-    const uint lid = get_local_id(0), wg = get_local_size(0);
-    __global uint *h = hist + (ulong)get_group_id(0) * nb;
-    uint carry = 0;
-    for (uint base = 0; base < nb; base += wg) {
-        const uint i = base + lid;
-        const uint x = i < nb ? h[i] : 0;
-        scratch[lid] = x;
-        barrier(CLK_LOCAL_MEM_FENCE);
-        for (uint s = 1; s < wg; s <<= 1) {
-            const uint y = lid >= s ? scratch[lid - s] : 0;
-            barrier(CLK_LOCAL_MEM_FENCE);
-            scratch[lid] += y;
-            barrier(CLK_LOCAL_MEM_FENCE);
-        }
-        if (i < nb)
-            h[i] = carry + scratch[lid] - x;
-        carry += scratch[wg - 1];
-        barrier(CLK_LOCAL_MEM_FENCE);
-    }
-    if (lid == 0)
-        dtot[get_group_id(0)] = carry;
+    const uint sum =
+        wg_scan_uint(hist + (ulong)get_group_id(0) * nb, nb, scratch);
+    if (get_local_id(0) == 0)
+        dtot[get_group_id(0)] = sum;
 }
 
 /* dbits: the digit's bits that can be set (1..8). Local: lk 2 * tile keys,
