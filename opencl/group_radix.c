@@ -18,7 +18,11 @@
  *     anyway (a low estimate) flags WRAP_TABLE and the driver runs again
  *     (q->attempt) with a group per row assumed, then 4x the partitions per
  *     further attempt.
- * Groups come out in partition order; with several chunks a key may repeat
+ * Table words are 32 bits where the aggregates allow (NARROW in
+ * group_common.cl: native local atomics on GPUs whose 64-bit local atomics
+ * are compare-and-swap loops, and more entries per table), else 64.
+ * Each partition's groups are appended at an atomically reserved offset:
+ * the order of groups is unspecified; with several chunks a key may repeat
  * (out->partial).
  */
 #include <inttypes.h>
