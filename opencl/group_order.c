@@ -41,29 +41,6 @@
 #define OG_IPT_GPU 8
 #define OG_IPT_CPU 16
 
-typedef struct ocl_parts ocl_parts;
-typedef struct ocl_og ocl_og;
-
-/* These belong in ocl_group.h, which this change may not touch: until they
- * move there, group_sort.c and group_radix.c repeat the prototypes. */
-#define OCL_PARTS_FIELDS (2 + OCL_MAX_AGGS)
-ocl_parts *ocl_parts_new(ocl_gq *q, uint64_t bound);
-bool ocl_parts_next(ocl_gq *q, ocl_parts *p, const ocl_chunk *c, cl_mem *out,
-                    cl_mem *count, uint64_t *cap);
-int ocl_parts_args(ocl_gq *q, cl_kernel k, int a, const cl_mem *out);
-bool ocl_parts_done(ocl_gq *q, ocl_parts *p);
-bool ocl_parts_finish(ocl_gq *q, ocl_parts *p, grp_output *out);
-uint64_t ocl_parts_chunks(const ocl_parts *p);
-bool ocl_parts_repeats(const ocl_parts *p);
-void ocl_parts_free(ocl_parts *p);
-ocl_og *ocl_og_new(ocl_gq *q, cl_program prog, bool sorted);
-bool ocl_og_run(ocl_gq *q, ocl_og *g, const ocl_chunk *c, cl_mem sk,
-                cl_mem perm, int64_t kmin, const cl_mem *out, cl_mem count,
-                uint64_t cap);
-void ocl_og_free(ocl_og *g);
-int ocl_og_ipt(const ocl_gq *q);
-uint64_t ocl_og_fixed_bytes(const ocl_gq *q);
-
 struct ocl_parts {
     uint64_t bound; /* the most entries one chunk can have */
     int nf;         /* fields per entry: key, count, accumulators */

@@ -31,27 +31,6 @@
 
 #include "opencl/ocl_group.h"
 
-/* From group_order.c and group_sort.c (see there). */
-typedef struct ocl_parts ocl_parts;
-#define OCL_PARTS_FIELDS (2 + OCL_MAX_AGGS)
-ocl_parts *ocl_parts_new(ocl_gq *q, uint64_t bound);
-bool ocl_parts_next(ocl_gq *q, ocl_parts *p, const ocl_chunk *c, cl_mem *out,
-                    cl_mem *count, uint64_t *cap);
-int ocl_parts_args(ocl_gq *q, cl_kernel k, int a, const cl_mem *out);
-bool ocl_parts_done(ocl_gq *q, ocl_parts *p);
-bool ocl_parts_finish(ocl_gq *q, ocl_parts *p, grp_output *out);
-uint64_t ocl_parts_chunks(const ocl_parts *p);
-bool ocl_parts_repeats(const ocl_parts *p);
-void ocl_parts_free(ocl_parts *p);
-typedef struct ocl_rs ocl_rs;
-ocl_rs *ocl_rs_new(ocl_gq *q, cl_program prog, bool wide);
-const char *ocl_rs_options(const ocl_gq *q, bool wide, char *buf, size_t len);
-uint64_t ocl_rs_fixed_bytes(const ocl_gq *q, bool wide);
-uint64_t ocl_rs_row_bytes(bool wide, int passes);
-bool ocl_rs_sort(ocl_gq *q, ocl_rs *r, const ocl_chunk *c, int64_t kmin,
-                 int bits, cl_mem *sk, cl_mem *perm);
-void ocl_rs_free(ocl_rs *r);
-
 /* Largest local table, in entries. */
 #define RX_MAX_LS 4096
 /* Most partition bits (2^24 partitions of up to RX_MAX_LS / 2 groups). */

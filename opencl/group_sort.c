@@ -16,37 +16,6 @@
 
 #include "opencl/ocl_group.h"
 
-/* From group_order.c (see there). */
-typedef struct ocl_parts ocl_parts;
-typedef struct ocl_og ocl_og;
-#define OCL_PARTS_FIELDS (2 + OCL_MAX_AGGS)
-ocl_parts *ocl_parts_new(ocl_gq *q, uint64_t bound);
-bool ocl_parts_next(ocl_gq *q, ocl_parts *p, const ocl_chunk *c, cl_mem *out,
-                    cl_mem *count, uint64_t *cap);
-int ocl_parts_args(ocl_gq *q, cl_kernel k, int a, const cl_mem *out);
-bool ocl_parts_done(ocl_gq *q, ocl_parts *p);
-bool ocl_parts_finish(ocl_gq *q, ocl_parts *p, grp_output *out);
-uint64_t ocl_parts_chunks(const ocl_parts *p);
-bool ocl_parts_repeats(const ocl_parts *p);
-void ocl_parts_free(ocl_parts *p);
-ocl_og *ocl_og_new(ocl_gq *q, cl_program prog, bool sorted);
-bool ocl_og_run(ocl_gq *q, ocl_og *g, const ocl_chunk *c, cl_mem sk,
-                cl_mem perm, int64_t kmin, const cl_mem *out, cl_mem count,
-                uint64_t cap);
-void ocl_og_free(ocl_og *g);
-int ocl_og_ipt(const ocl_gq *q);
-uint64_t ocl_og_fixed_bytes(const ocl_gq *q);
-
-/* Shared with group_radix.c: the passes of the radix sort. */
-typedef struct ocl_rs ocl_rs;
-ocl_rs *ocl_rs_new(ocl_gq *q, cl_program prog, bool wide);
-const char *ocl_rs_options(const ocl_gq *q, bool wide, char *buf, size_t len);
-uint64_t ocl_rs_fixed_bytes(const ocl_gq *q, bool wide);
-uint64_t ocl_rs_row_bytes(bool wide, int passes);
-bool ocl_rs_sort(ocl_gq *q, ocl_rs *r, const ocl_chunk *c, int64_t kmin,
-                 int bits, cl_mem *sk, cl_mem *perm);
-void ocl_rs_free(ocl_rs *r);
-
 /* The sort's blocks per compute unit (at most): each block is one
  * work-group of rs_hist and rs_scatter, and one digit's scan covers them. */
 #define RS_BLOCKS_PER_CU_GPU 8
