@@ -122,6 +122,38 @@ const char *grp_kernel_name(grp_kernel k);
 /* -1 when `name` is not a kernel name. */
 int grp_kernel_parse(const char *name);
 
+/* ------------------------------------------------------------------ joins */
+
+/* An inner equi-join on one integer key per side, as the engine hands it
+ * to a back-end: composite keys are packed into one i64 key and string
+ * keys translated into one dictionary first (engine/query.c). Both sides
+ * have the same key type. NULL keys (valid[i] == 0) never match. Row ids
+ * are 32-bit: a join side has fewer than 2^32 rows. */
+typedef struct join_input {
+    dqo_type key_type; /* U32, I32 or I64 */
+    const void *build_keys;
+    const uint8_t *build_valid; /* NULL: no NULLs */
+    uint64_t build_rows;
+    const dqo_column_stats *build_stats; /* exact min/max/order/runs */
+    const void *probe_keys;
+    const uint8_t *probe_valid;
+    uint64_t probe_rows;
+    const dqo_column_stats *probe_stats;
+    int threads;
+} join_input;
+
+/* The matching pairs: build_row[i] and probe_row[i] for i < pairs, arrays
+ * from dqo_mem_alloc freed with join_output_free. Order: hj, sphj and bsj
+ * emit pairs in probe row order (so the probe side's order is kept);
+ * oj and soj in key order (ties: build row, then probe row ascending). */
+typedef struct join_output {
+    uint64_t pairs;
+    uint32_t *build_row, *probe_row;
+    char detail[192]; /* what the kernel did, for EXPLAIN */
+} join_output;
+
+void join_output_free(join_output *out);
+
 /* A device a back-end drives, as its probe reports it (OpenCL: one per
  * device of every platform, in the ICD loader's order). */
 typedef struct dev_info {
@@ -169,6 +201,11 @@ typedef struct backend_ops {
     /* Runs one grouping as `g` says. On failure `out` holds nothing. */
     dqo_status (*group)(const grp_input *in, const granule *g,
                         grp_output *out);
+    /* Runs one inner equi-join with algorithm `alg` (a plan_join_alg:
+     * hj, sphj, oj, soj, bsj). DQO_EUNSUPPORTED when the algorithm cannot
+     * take this input (sphj on a key range over the direct limit, oj on
+     * unsorted input). NULL when the back-end has no joins. */
+    dqo_status (*join)(const join_input *in, int alg, join_output *out);
     /* Fills the paper's dataset (see dqo_gen_grouping). */
     dqo_status (*gen_grouping)(uint32_t *keys, int32_t *vals, uint64_t rows,
                                uint64_t groups, bool sorted, bool sparse,

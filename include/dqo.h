@@ -372,6 +372,61 @@ const char *dqo_group_explain(const dqo_group *g);
 /* Names of every grouping kernel, NULL-terminated; static. */
 const char *const *dqo_group_kernels(void);
 
+/* --------------------------------------------------------------------- SQL */
+
+/* Registers `t` under `name` for SQL queries (FROM name); the table is
+ * borrowed and must outlive its registration. A NULL table removes the
+ * name. Names are case-insensitive identifiers; registering a name again
+ * replaces the table. */
+dqo_status dqo_register_table(dqo_ctx *ctx, const char *name,
+                              const dqo_table *t);
+
+typedef enum dqo_cost_model {
+    DQO_COST_CALIBRATED = 0, /* milliseconds from the calibration profile and
+                                the topology (defaults when uncalibrated) */
+    DQO_COST_PAPER = 1       /* the DQO paper's Table 4 (tuples touched) */
+} dqo_cost_model;
+
+typedef struct dqo_query_options {
+    /* Where granules may run: "auto" (every location: the planner chooses
+     * CPU or device by cost), "cpu", "cl:N", or a list "cpu,cl:0". NULL:
+     * auto. */
+    const char *device;
+    int threads;     /* CPU threads; 0: the context's setting */
+    int sqo;         /* 1: a classical optimiser's view (sortedness only,
+                        CPU only) instead of DQO */
+    dqo_cost_model cost_model;
+    int no_mav;      /* 1: neither use nor store materialised algorithmic
+                        views */
+} dqo_query_options;
+
+/* Plans and runs one SQL query (see sql/sql.h for the subset). `opts` may
+ * be NULL. On success *result is the result table (caller destroys it)
+ * and, when `explain` is not NULL, *explain is the EXPLAIN ANALYZE text of
+ * the plan that ran (estimated and measured time per granule; caller frees
+ * with dqo_free). Syntax and binding errors are DQO_EPARSE, DQO_ENOTFOUND,
+ * DQO_ETYPE or DQO_EINVAL with a message that quotes the query with a
+ * caret under the offending token (dqo_ctx_errmsg). */
+dqo_status dqo_query(dqo_ctx *ctx, const char *sql,
+                     const dqo_query_options *opts, dqo_table **result,
+                     char **explain);
+
+/* Plans a query without running it: the plan tree with estimated costs,
+ * output properties and the reason for each choice; with dp_table = 1
+ * also the dynamic programming table in the paper's Table 5 form. Caller
+ * frees *out with dqo_free. */
+dqo_status dqo_explain(dqo_ctx *ctx, const char *sql,
+                       const dqo_query_options *opts, int dp_table,
+                       char **out);
+
+/* The materialised algorithmic views (cached optimised sub-plans) kept for
+ * this machine, one per line (key, value, hits), as text; caller frees
+ * *out with dqo_free. dqo_mav_clear forgets them all and removes the file.
+ * The cache lives next to the calibration profile ($DQO_MAV overrides the
+ * path). */
+dqo_status dqo_mav_list(dqo_ctx *ctx, char **out);
+dqo_status dqo_mav_clear(dqo_ctx *ctx);
+
 /* ------------------------------------------------------- generated datasets */
 
 /* The paper's (Section 5) grouping datasets: column k (u32 keys with `groups`
