@@ -38,6 +38,17 @@
 #                gpu_compare.csv and gpu_summary.md, all packed into
 #                gpu-results.tar.gz (estimate: 2-4 min; each side stops
 #                starting new points before the phase nears 9 minutes)
+#     regret     build, `dqo calibrate` (full, into OUTDIR/profile.txt: the
+#                planner's choices need it), then bench_regret (every
+#                grouping plan on cpu and the first GPU against the planner's
+#                choice) at 1M rows, then at 100M rows with --max-seconds set
+#                to what is left of the phase (the cells left are listed as
+#                skipped); regret_summary.py -> regret.md. Plot locally with
+#                bench/plot_regret.sh                         (about 9 min)
+#     fig7       build, then bench_fig7 (the DQO paper's Figure 7: join +
+#                group by, DQO against SQO on the CPU) at scale 100, then at
+#                scale 1000 if it ends before the phase nears 9 minutes
+#                (else the scale-100 results stand)           (about 3-6 min)
 #
 # Every phase writes OUTDIR/machine.txt (lscpu, memory, compiler, versions)
 # and OUTDIR/<phase>.log (everything printed), and its CSV:
@@ -49,7 +60,7 @@
 set -uo pipefail
 
 out=${1:?usage: run_device.sh OUTDIR PHASE}
-phase=${2:?usage: run_device.sh OUTDIR PHASE (grid-all|grid-1|grid-1a|grid-1b|duckdb|smoke|topology|gpu|cl-tests)}
+phase=${2:?usage: run_device.sh OUTDIR PHASE (grid-all|grid-1|grid-1a|grid-1b|duckdb|smoke|topology|gpu|cl-tests|regret|fig7)}
 rows=${ROWS:-100M}
 start=$SECONDS
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -60,7 +71,7 @@ log="$out/${phase}.log"
 say() { echo "[run_device $(date +%T) +$((SECONDS - start))s] $*" | tee -a "$log" >&2; }
 
 case $phase in
-  grid-all|grid-1|grid-1a|grid-1b|duckdb|smoke|topology|gpu|cl-tests) ;;
+  grid-all|grid-1|grid-1a|grid-1b|duckdb|smoke|topology|gpu|cl-tests|regret|fig7) ;;
   *) echo "unknown phase '$phase'" >&2; exit 2 ;;
 esac
 
@@ -99,6 +110,8 @@ if [ "$phase" = topology ] || [ "$phase" = cl-tests ]; then
   targets="all"
 fi
 [ "$phase" = gpu ] && targets="dqo bench_cl_group dqo_cli"
+[ "$phase" = regret ] && targets="dqo bench_regret dqo_cli"
+[ "$phase" = fig7 ] && targets="dqo bench_fig7 dqo_cli"
 # shellcheck disable=SC2086
 if ! { cmake -B build-dev -DCMAKE_BUILD_TYPE=Release -DDQO_BUILD_TESTS=$tests &&
        cmake --build build-dev -j"$(nproc)" --target $targets; } \
@@ -127,6 +140,46 @@ left() { echo $((540 - (SECONDS - start))); }
 
 rc=0
 case $phase in
+  regret)
+    # The planner costs plans from the profile: calibrate first (full:
+    # CPU and device kernel points), into OUTDIR so that it comes back.
+    export DQO_PROFILE="$out/profile.txt"
+    say "dqo calibrate (full) -> $DQO_PROFILE"
+    ./build-dev/dqo calibrate --no-progress > "$out/calibrate.txt" 2>&1 || rc=1
+    say "bench_regret --rows 1M"
+    ./build-dev/bench_regret --rows 1M --reps 3 --csv "$out/regret_1m.csv" \
+      > /dev/null 2> >(tee -a "$log" "$out/regret_1m.txt" >&2) || rc=1
+    # The 100M cells get what is left, less 30 s for the summary and the
+    # packing; bench_regret starts no new cell after that.
+    budget=$(( $(left) - 30 ))
+    [ "$budget" -lt 30 ] && budget=30
+    say "bench_regret --rows 100M --max-seconds $budget"
+    ./build-dev/bench_regret --rows 100M --reps 3 --max-seconds "$budget" \
+      --csv "$out/regret_100m.csv" \
+      > /dev/null 2> >(tee -a "$log" "$out/regret_100m.txt" >&2) || rc=1
+    python3 bench/regret_summary.py "$out/regret.md" "$out"/regret_1m.csv \
+      "$out"/regret_100m.csv 2>&1 | tee -a "$log"
+    (cd "$out" && tar czf regret-results.tar.gz --exclude regret-results.tar.gz . )
+    ;;
+  fig7)
+    say "bench_fig7 --scale 100"
+    ./build-dev/bench_fig7 --scale 100 --reps 3 --csv "$out/fig7_s100.csv" \
+      --plans "$out/fig7_plans_s100.txt" > /dev/null \
+      2> >(tee -a "$log" "$out/fig7_s100.txt" >&2) || rc=1
+    # Scale 1000 (40M x 90M rows) only within what is left of the phase.
+    lim=$(( $(left) - 20 ))
+    if [ "$lim" -gt 60 ]; then
+      say "bench_fig7 --scale 1000 (at most $lim s)"
+      if timeout "$lim" ./build-dev/bench_fig7 --scale 1000 --reps 3 \
+           --csv "$out/fig7_s1000.csv" --plans "$out/fig7_plans_s1000.txt" \
+           > /dev/null 2> >(tee -a "$log" "$out/fig7_s1000.txt" >&2); then
+        say "scale 1000 done"
+      else
+        say "scale 1000 did not finish in $lim s (or failed): scale 100 stands"
+      fi
+    fi
+    (cd "$out" && tar czf fig7-results.tar.gz --exclude fig7-results.tar.gz . )
+    ;;
   grid-all)
     # --skip-slower-than 5: nothing sane takes 5 s on 16 cores; it stops a
     # kernel that does (e.g. a forced sphg over the whole u32 range) from

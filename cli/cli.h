@@ -91,4 +91,14 @@ extern const char HELP_CALIBRATE[];
 int cmd_devices(int argc, char **argv);
 int cmd_calibrate(int argc, char **argv);
 
+/* ======================================================== SQL commands */
+
+/* cli/query.c: `dqo query`, `dqo explain` and `dqo mav`. */
+extern const char HELP_QUERY[];
+extern const char HELP_EXPLAIN[];
+extern const char HELP_MAV[];
+int cmd_query(int argc, char **argv);
+int cmd_explain(int argc, char **argv);
+int cmd_mav(int argc, char **argv);
+
 #endif /* DQO_CLI_H */

@@ -104,6 +104,10 @@ static const char HELP_MAIN[] =
     "  stats      print per-column statistics of a table (rows, nulls, min,\n"
     "             max, distinct, runs, order, density)\n"
     "  group      run a GROUP BY aggregation and print the result\n"
+    "  query      run an SQL query (GROUP BY, joins) planned by DQO\n"
+    "  explain    print the plan of an SQL query without running it\n"
+    "  mav        list or clear the cached plans (materialised\n"
+    "             algorithmic views)\n"
     "  devices    print the machine model (CPU, NUMA nodes, OpenCL devices)\n"
     "             with the calibrated figures when a profile exists\n"
     "  calibrate  measure this machine (bandwidths, latencies, transfers,\n"
@@ -125,6 +129,7 @@ static const char HELP_MAIN[] =
     "  dqo group /tmp/g10m --by k --agg 'count(*),sum(v),avg(v)=mean' --sort\n"
     "  dqo group sales.csv --by region --agg 'sum(amount) AS total' --format csv\n"
     "  dqo calibrate --quick && dqo devices\n"
+    "  dqo query \"SELECT k, SUM(v) FROM g GROUP BY k\" --table g=/tmp/g10m\n"
     "\n"
     "exit status: 0 success; 1 an error reported by the library or the file\n"
     "system (message on stderr); 2 a usage error (unknown command or option,\n"
@@ -260,6 +265,12 @@ static const char *help_text(const char *cmd)
         return HELP_DEVICES;
     if (strcmp(cmd, "calibrate") == 0)
         return HELP_CALIBRATE;
+    if (strcmp(cmd, "query") == 0)
+        return HELP_QUERY;
+    if (strcmp(cmd, "explain") == 0)
+        return HELP_EXPLAIN;
+    if (strcmp(cmd, "mav") == 0)
+        return HELP_MAV;
     if (strcmp(cmd, "help") == 0)
         return HELP_MAIN;
     return NULL;
@@ -1800,6 +1811,12 @@ int main(int argc, char **argv)
         return finish(cmd_devices(sub_argc, sub_argv));
     if (strcmp(cmd, "calibrate") == 0)
         return finish(cmd_calibrate(sub_argc, sub_argv));
+    if (strcmp(cmd, "query") == 0)
+        return finish(cmd_query(sub_argc, sub_argv));
+    if (strcmp(cmd, "explain") == 0)
+        return finish(cmd_explain(sub_argc, sub_argv));
+    if (strcmp(cmd, "mav") == 0)
+        return finish(cmd_mav(sub_argc, sub_argv));
     if (cmd[0] == '-')
         return usage_error(NULL, "unknown option '%s'", cmd);
     return usage_error(NULL, "unknown command '%s'", cmd);

@@ -1,7 +1,8 @@
 /*
  * backend.c - the CPU back-end's ops table: statistics, grouping dispatch to
- * the kernel families (one file each), dataset generation, calibration,
- * placed copies, and the cache sizes the kernels size their tables from.
+ * the kernel families (one file each), joins (join.c, join_merge.c), dataset
+ * generation, calibration, placed copies, and the cache sizes the kernels
+ * size their tables from.
  *
  * Every op binds its team of worker threads to cores first and gives the
  * caller's thread its own binding back at the end (place.c).
@@ -58,6 +59,14 @@ static dqo_status cpu_group_op(const grp_input *in, const granule *g,
     return st;
 }
 
+static dqo_status cpu_join_op(const join_input *in, int alg, join_output *out)
+{
+    void *saved = cpu_team_bind(in != NULL && in->threads > 1 ? in->threads : 1);
+    const dqo_status st = cpu_join(in, alg, out);
+    cpu_team_release(saved);
+    return st;
+}
+
 static dqo_status cpu_gen_grouping_op(uint32_t *keys, int32_t *vals,
                                       uint64_t rows, uint64_t groups,
                                       bool sorted, bool sparse, uint64_t seed,
@@ -102,6 +111,7 @@ const backend_ops cpu_backend = {
     .name = "cpu",
     .stats = cpu_stats_op,
     .group = cpu_group_op,
+    .join = cpu_join_op,
     .gen_grouping = cpu_gen_grouping_op,
     .configure = cpu_configure,
     .calibrate = cpu_calibrate_op,

@@ -20,15 +20,21 @@
  *  - Atomic adds by every thread, each to its own cache line and all to one
  *    word (the private and shared table modes of the kernels).
  *  - With opts->kernels: the per-row cost of each grouping kernel, forced
- *    through plan_force_group, on the paper's datasets (4 Mi rows, quick
- *    1 Mi; 1000 and 10^6 dense groups; og and sog on sorted keys, the
- *    others on unsorted ones) running SELECT k, COUNT(*), SUM(v).
+ *    through plan_force_group, on the paper's datasets (dqo_gen_grouping:
+ *    4 Mi rows, quick 1 Mi; 16, 1000, 10^5 and 10^6 groups, quick 16,
+ *    10^4 and 10^6; dense and sparse keys; og and sog on sorted keys, the
+ *    others on unsorted ones, sphg on dense keys only, bsg up to 1000
+ *    groups) running SELECT k, COUNT(*), SUM(v): 40 points, quick 29.
  *
  * Every number is the median of several runs after a warm-up run. Threads
  * are bound to the location's cores [first_core, first_core + ncores),
  * thread t of n to core first_core + t * ncores / n, when topo_can_bind().
- * Time on the 16-core reference host (300 MiB L3): about 10 s, quick about
- * 3 s; the budget of `dqo calibrate` leaves the CPU 35 s and 5 s.
+ * Time on the 16-core reference host (300 MiB L3) with the 12-point kernel
+ * grid: about 10 s, quick about 3-8 s. The 40-point grid (3 timed runs per
+ * point instead of 5) is estimated at 15-20 s, quick under 10 s, from the
+ * 12-point grid's per-row costs (not yet measured there); on 2 cores the
+ * quick grid takes about 3 s. The budget of `dqo calibrate` leaves the CPU
+ * 35 s and 10 s.
  */
 #include <omp.h>
 #include <stdarg.h>
@@ -74,7 +80,26 @@
 #define CALIB_KERN_ROWS_QUICK ((uint64_t)1 << 20)
 #define CALIB_KERN_SEED 20240601
 
-static const uint64_t calib_kern_groups[] = {1000, 1000000};
+/* Group counts of the kernel points: from a table in L1 (16) through L2
+ * (1000) and the LLC (10^5) to DRAM (10^6 dense groups: 8 MiB of keys and
+ * more of accumulators); the planner interpolates in log(groups) between
+ * them. Quick mode keeps the ends and one point in between. */
+#define CALIB_NGROUPS 4
+#define CALIB_NGROUPS_QUICK 3
+static const uint64_t calib_kern_groups[CALIB_NGROUPS] = {16, 1000, 100000,
+                                                          1000000};
+static const uint64_t calib_kern_groups_quick[CALIB_NGROUPS_QUICK] = {
+    16, 10000, 1000000};
+/* bsg binary-searches the sorted distinct keys for every row: log2(groups)
+ * dependent, cache-missing probes make it the slowest kernel beyond a few
+ * thousand groups (profile_device.txt: 8.8 ns/row at 10^6 groups against
+ * 1.6 for radix), so the planner never picks it there and it is not timed
+ * there. */
+#define CALIB_BSG_MAX_GROUPS 1000
+/* Timed kernel runs after the warm-up: the 40-point grid at 4 Mi rows is
+ * where a full calibration spends its time, and three runs already give a
+ * stable median for runs of milliseconds. */
+#define CALIB_KERN_RUNS 3
 
 /* One calibration in progress. */
 typedef struct calib_ctx {
@@ -473,13 +498,14 @@ done:
 /* Times kernel `kernel` on the input: the median of c->runs runs after a
  * warm-up, in ns per row, appended to out->kern. */
 static dqo_status calib_kernel(calib_ctx *c, const grp_input *in, int kernel,
-                               uint64_t groups)
+                               uint64_t groups, bool sorted, bool sparse)
 {
+    const int runs = c->runs < CALIB_KERN_RUNS ? c->runs : CALIB_KERN_RUNS;
     plan_choice pc;
     plan_force_group(kernel, &pc);
     const char *name = grp_kernel_name((grp_kernel)kernel);
     double t[CALIB_RUNS];
-    for (int r = -1; r < c->runs; r++) {
+    for (int r = -1; r < runs; r++) {
         grp_output out;
         memset(&out, 0, sizeof out);
         const double t0 = omp_get_wtime();
@@ -516,23 +542,86 @@ static dqo_status calib_kernel(calib_ctx *c, const grp_input *in, int kernel,
     k->rows = in->rows;
     k->groups = groups;
     k->threads = in->threads;
-    k->ns_per_row = calib_median(t, c->runs) * 1e9 / (double)in->rows;
+    k->ns_per_row = calib_median(t, runs) * 1e9 / (double)in->rows;
+    k->sorted = sorted;
+    k->sparse = sparse;
+    return DQO_OK;
+}
+
+/* The four datasets of dqo_gen_grouping. */
+static const struct calib_dataset {
+    bool sorted, sparse;
+    const char *name;
+} calib_datasets[] = {{false, false, "unsorted dense"},
+                      {false, true, "unsorted sparse"},
+                      {true, false, "sorted dense"},
+                      {true, true, "sorted sparse"}};
+
+/* Whether kernel k is measured on a dataset: og and sog on sorted keys
+ * (where the planner picks them), the others on unsorted keys; sphg only
+ * on dense keys (a sparse range over the 32-bit domain is beyond its array
+ * limit); bsg only up to CALIB_BSG_MAX_GROUPS groups. */
+static bool calib_kernel_applies(int k, const struct calib_dataset *d,
+                                 uint64_t groups)
+{
+    const bool on_sorted = k == GRP_KERNEL_ORDER || k == GRP_KERNEL_SORT;
+    if (on_sorted != d->sorted)
+        return false;
+    if (k == GRP_KERNEL_DIRECT && d->sparse)
+        return false;
+    return k != GRP_KERNEL_BSEARCH || groups <= CALIB_BSG_MAX_GROUPS;
+}
+
+/* Generates one dataset and times every kernel that applies to it. */
+static dqo_status calib_kernels_on(calib_ctx *c, uint32_t *keys, int32_t *vals,
+                                   uint64_t rows, uint64_t groups,
+                                   const struct calib_dataset *d, int *step,
+                                   int steps)
+{
+    const int T = c->threads;
+    dqo_status st = cpu_gen_grouping(keys, vals, rows, groups, d->sorted,
+                                     d->sparse, CALIB_KERN_SEED, T);
+    if (st != DQO_OK)
+        return calib_fail(c, st, "calibrate: generating %s keys failed (%s)",
+                          d->name, dqo_status_name(st));
+    dqo_column_stats ks;
+    st = cpu_stats(DQO_TYPE_U32, keys, NULL, rows, T, &ks);
+    if (st != DQO_OK)
+        return calib_fail(c, st, "calibrate: key statistics failed (%s)",
+                          dqo_status_name(st));
+    const grp_agg agg = {AGG_OP_SUM, DQO_TYPE_I32, vals, NULL, NULL};
+    const grp_input in = {.key_type = DQO_TYPE_U32,
+                          .keys = keys,
+                          .rows = rows,
+                          .key_stats = &ks,
+                          .aggs = &agg,
+                          .naggs = 1,
+                          .threads = T};
+    for (int k = 0; k < GRP_KERNEL_COUNT_; k++) {
+        if (!calib_kernel_applies(k, d, groups))
+            continue;
+        calib_progress(c, (*step)++, steps, "kernel %s, %llu groups, %s",
+                       grp_kernel_name((grp_kernel)k),
+                       (unsigned long long)groups, d->name);
+        st = calib_kernel(c, &in, k, groups, d->sorted, d->sparse);
+        if (st != DQO_OK)
+            return st;
+    }
     return DQO_OK;
 }
 
 static dqo_status calib_kernels(calib_ctx *c)
 {
-    const uint64_t rows = c->o->quick ? CALIB_KERN_ROWS_QUICK : CALIB_KERN_ROWS;
-    const int T = c->threads;
-    /* Unsorted dense keys for these, sorted keys for og and sog. */
-    static const int on_unsorted[] = {GRP_KERNEL_HASH, GRP_KERNEL_DIRECT,
-                                      GRP_KERNEL_BSEARCH, GRP_KERNEL_RADIX};
-    static const int on_sorted[] = {GRP_KERNEL_ORDER, GRP_KERNEL_SORT};
-    const int ng =
-        (int)(sizeof calib_kern_groups / sizeof calib_kern_groups[0]);
-    const int nu = (int)(sizeof on_unsorted / sizeof on_unsorted[0]);
-    const int ns = (int)(sizeof on_sorted / sizeof on_sorted[0]);
-    const int steps = ng * (nu + ns);
+    const bool quick = c->o->quick;
+    const uint64_t rows = quick ? CALIB_KERN_ROWS_QUICK : CALIB_KERN_ROWS;
+    const uint64_t *groups = quick ? calib_kern_groups_quick : calib_kern_groups;
+    const int ng = quick ? CALIB_NGROUPS_QUICK : CALIB_NGROUPS;
+    const int nd = (int)(sizeof calib_datasets / sizeof calib_datasets[0]);
+    int steps = 0;
+    for (int gi = 0; gi < ng; gi++)
+        for (int d = 0; d < nd; d++)
+            for (int k = 0; k < GRP_KERNEL_COUNT_; k++)
+                steps += calib_kernel_applies(k, &calib_datasets[d], groups[gi]);
 
     uint32_t *keys = mem_alloc(rows * sizeof *keys);
     int32_t *vals = mem_alloc(rows * sizeof *vals);
@@ -542,45 +631,13 @@ static dqo_status calib_kernels(calib_ctx *c)
         return calib_nomem(c, rows * (sizeof *keys + sizeof *vals),
                            "the kernels' dataset");
     }
-    calib_place(c, T);
+    calib_place(c, c->threads);
     dqo_status st = DQO_OK;
     int step = 0;
-    for (int gi = 0; gi < ng; gi++) {
-        const uint64_t groups = calib_kern_groups[gi];
-        for (int sorted = 0; sorted < 2; sorted++) {
-            st = cpu_gen_grouping(keys, vals, rows, groups, sorted == 1, false,
-                                  CALIB_KERN_SEED, T);
-            if (st != DQO_OK)
-                goto done;
-            dqo_column_stats ks;
-            st = cpu_stats(DQO_TYPE_U32, keys, NULL, rows, T, &ks);
-            if (st != DQO_OK) {
-                calib_fail(c, st, "calibrate: key statistics failed (%s)",
-                           dqo_status_name(st));
-                goto done;
-            }
-            const grp_agg agg = {AGG_OP_SUM, DQO_TYPE_I32, vals, NULL, NULL};
-            const grp_input in = {.key_type = DQO_TYPE_U32,
-                                  .keys = keys,
-                                  .rows = rows,
-                                  .key_stats = &ks,
-                                  .aggs = &agg,
-                                  .naggs = 1,
-                                  .threads = T};
-            const int *list = sorted ? on_sorted : on_unsorted;
-            const int nk = sorted ? ns : nu;
-            for (int i = 0; i < nk; i++) {
-                calib_progress(c, step++, steps, "kernel %s, %llu groups%s",
-                               grp_kernel_name((grp_kernel)list[i]),
-                               (unsigned long long)groups,
-                               sorted ? ", sorted" : "");
-                st = calib_kernel(c, &in, list[i], groups);
-                if (st != DQO_OK)
-                    goto done;
-            }
-        }
-    }
-done:
+    for (int gi = 0; gi < ng && st == DQO_OK; gi++)
+        for (int d = 0; d < nd && st == DQO_OK; d++)
+            st = calib_kernels_on(c, keys, vals, rows, groups[gi],
+                                  &calib_datasets[d], &step, steps);
     mem_free(keys);
     mem_free(vals);
     return st;

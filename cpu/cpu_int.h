@@ -268,4 +268,52 @@ static inline uint64_t cpu_htab_groups(const cpu_htab *h)
 void cpu_htab_emit(const cpu_htab *h, const grp_input *in, grp_output *out,
                    uint64_t pos);
 
+
+/* ------------------------------------------------------------------------
+ * Joins (join.c, join_merge.c): the inner equi-join kernels hj, sphj, oj,
+ * soj and bsj behind backend_ops.join; see engine/backend.h for the
+ * contract (NULL keys never match, output order per algorithm).
+ * ------------------------------------------------------------------------ */
+
+/* join.c: validates `in` and runs algorithm `alg` (a plan_join_alg); no
+ * thread binding (the caller's op binds the team). On failure `out` holds
+ * no arrays and out->detail says what went wrong. */
+dqo_status cpu_join(const join_input *in, int alg, join_output *out);
+
+/* One join side as a merge reads it: `n` valid keys in ascending order
+ * with their row ids. Either the input column itself, read in place
+ * (sorted, no NULLs; keys of the join's key type, rows NULL: row i is i),
+ * or pairs (`offsets`: keys[i] is a uint64_t offset from the join's base,
+ * rows[i] its row id). Owned buffers are freed with cpu_join_side_free. */
+typedef struct cpu_join_side {
+    uint64_t n;
+    const void *keys;
+    const uint32_t *rows; /* NULL: identity */
+    bool offsets;         /* keys are uint64_t offsets from the base */
+    uint64_t *own_keys;   /* owned buffers (mem_alloc / mem_scratch_alloc) */
+    uint32_t *own_rows;
+    bool sorted_here; /* the side was sorted (for detail) */
+    bool wide;        /* sorted with separate row ids (key bits + row bits > 64) */
+} cpu_join_side;
+
+/* join_merge.c: the side of a join as sorted (key offset, row) pairs:
+ * NULL rows dropped, keys as offsets from `base` (the smallest key of the
+ * join's sides), sorted with a stable parallel radix sort unless `sorted`
+ * (the column is already ascending), so that rows of one key stay
+ * ascending. DQO_ENOMEM when a buffer cannot be allocated. */
+dqo_status cpu_join_side_pairs(dqo_type type, const void *keys,
+                               const uint8_t *valid, uint64_t rows,
+                               const dqo_column_stats *stats, int64_t base,
+                               bool sorted, int threads, cpu_join_side *out);
+void cpu_join_side_free(cpu_join_side *s);
+
+/* join_merge.c: oj (sort == false: both sides must be ascending, else
+ * DQO_EUNSUPPORTED) and soj (sort == true). `in` is validated. */
+dqo_status cpu_join_merge(const join_input *in, bool sort, join_output *out);
+
+/* join.c: allocates out's two arrays for `pairs` pairs (none for 0), or
+ * returns DQO_ENOMEM with a message in out->detail naming `alg`. */
+dqo_status cpu_join_output_alloc(join_output *out, uint64_t pairs,
+                                 const char *alg);
+
 #endif /* DQO_CPU_INT_H */

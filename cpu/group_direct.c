@@ -32,6 +32,7 @@
  * Output: the slots with a count above zero, in key order.
  * Reference: the DQO paper, Section 5.1 (SPHG).
  */
+#include <inttypes.h>
 #include <omp.h>
 #include <stdio.h>
 #include <string.h>
@@ -293,8 +294,14 @@ dqo_status cpu_group_direct(const grp_input *in, const granule *g,
     }
     const int64_t kmin = in->key_stats->min;
     const uint64_t span = (uint64_t)in->key_stats->max - (uint64_t)kmin;
-    if (in->key_stats->max < kmin || span >= DIRECT_MAX_SLOTS - 1)
+    if (in->key_stats->max < kmin)
         return DQO_EINVAL;
+    if (span >= DIRECT_MAX_SLOTS - 1) {
+        snprintf(out->detail, sizeof out->detail,
+                 "key range %" PRIu64 " exceeds the direct array's %" PRIu64
+                 " slots", span + 1, (uint64_t)DIRECT_MAX_SLOTS - 1);
+        return DQO_EUNSUPPORTED;
+    }
     const uint64_t range = span + 1;
     const int T = in->threads < 1 ? 1 : in->threads;
     const uint64_t slot_bytes = 8 * (1 + (uint64_t)in->naggs);

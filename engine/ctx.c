@@ -37,6 +37,7 @@ void dqo_ctx_destroy(dqo_ctx *ctx)
 {
     if (ctx == NULL)
         return;
+    query_ctx_free(ctx);
     mem_free(ctx->model);
     mem_free(ctx);
     if (atomic_fetch_sub(&ctx_live, 1) == 1) {

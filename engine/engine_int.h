@@ -34,7 +34,15 @@ struct dqo_ctx {
     int profile_status;  /* a topo_profile_status, once the model is built */
     char profile_path[512];
     char warnings[1024]; /* profile and device warnings, one per line */
+    /* SQL (engine/query.c): tables registered by name, borrowed; and the
+     * MAV cache, opened at its first use (NULL before). */
+    int nreg, cap_reg;
+    struct ctx_table_reg *reg;
+    struct mav_cache *mav;
 };
+
+/* Releases the SQL state of a context (registry, MAV cache). */
+void query_ctx_free(dqo_ctx *ctx);
 
 /* The context's machine model: this system's topology, the OpenCL devices
  * matched to it, and the calibration profile (warnings recorded). NULL on

@@ -15,6 +15,7 @@
 
 #include "engine/device.h"
 #include "engine/keys.h"
+#include "planner/plan.h"
 
 /* Rows a thread should have before another one is woken: 16K rows take
  * ~10 us to aggregate, about what a fork/join of the OpenMP team costs. */
@@ -449,8 +450,9 @@ static bool group_resident(const dqo_group *g)
     return true;
 }
 
-/* The OpenCL device the query runs on, or -1 for the CPU: the one asked
- * for, or under auto the device that holds the table's columns. */
+/* The OpenCL device the query runs on, or -1 for the CPU, when the kernel
+ * is forced: the device asked for, or under auto the device that holds
+ * the table's columns. */
 static int group_device(const dqo_group *g)
 {
     if (g->device >= 0)
@@ -458,6 +460,86 @@ static int group_device(const dqo_group *g)
     if (g->device == ENGINE_LOC_AUTO && group_resident(g))
         return g->in->device;
     return -1;
+}
+
+/* True when every column the query reads lives in page-locked memory. */
+static bool group_pinned(const dqo_group *g)
+{
+    const dqo_table *t = g->in;
+    for (int i = 0; i < g->nkeys; i++)
+        if (t->cols[g->keys[i]].pin == NULL)
+            return false;
+    for (int i = 0; i < g->naggs; i++)
+        if (g->aggs[i].col >= 0 && t->cols[g->aggs[i].col].pin == NULL)
+            return false;
+    return true;
+}
+
+/* The model location index of OpenCL device `dev` ("cl:N"), or -1. */
+static int group_cl_index(const plan_model *m, int dev)
+{
+    char id[24];
+    snprintf(id, sizeof id, "cl:%d", dev);
+    return plan_model_find(m, id);
+}
+
+/* The planner's cost-based choice of kernel and location (kernel auto):
+ * among the CPU and every OpenCL device under device auto, or only the
+ * location asked for. Devices that compute on the host's own cores (an
+ * OpenCL CPU device such as PoCL) are candidates under auto only when
+ * they hold the table: they share the cores the CPU kernels use. Returns
+ * the OpenCL device to run on, or -1 for the CPU; false when there is no
+ * machine model (the caller then uses the property rule). */
+static bool group_pick(dqo_group *g, const key_plan *kp, const grp_agg *low,
+                       int nlow, plan_choice *pc, int *dev)
+{
+    dqo_ctx *ctx = g->ctx;
+    const plan_model *m = ctx_model(ctx);
+    if (m == NULL) {
+        ctx_ok(ctx);
+        return false;
+    }
+    plan_env env = {.model = m, .machine = &ctx->machine,
+                    .settings = &ctx->settings,
+                    .cost_model = PLAN_COST_CALIBRATED,
+                    .threads = ctx_threads(ctx)};
+    const int cpu = plan_model_find(m, "cpu");
+    const int resident = group_resident(g) ? group_cl_index(m, g->in->device)
+                                           : -1;
+    if (g->device >= 0) {
+        env.loc[env.nloc++] = group_cl_index(m, g->device);
+    } else {
+        env.loc[env.nloc++] = cpu < 0 ? 0 : cpu;
+        for (int i = 0; g->device == ENGINE_LOC_AUTO && i < m->nloc; i++)
+            if (m->loc[i].kind == PLAN_LOC_CL &&
+                (m->loc[i].link != PLAN_LINK_HOST || i == resident) &&
+                env.nloc < PLAN_MAX_LOCATIONS)
+                env.loc[env.nloc++] = i;
+    }
+    if (env.loc[0] < 0)
+        return false;
+    const dqo_column_stats *ks = &kp->stats;
+    uint64_t range = (uint64_t)ks->max - (uint64_t)ks->min + 1;
+    plan_props key = {
+        .rows = ks->rows - ks->nulls, .ndv = ks->distinct, .min = ks->min,
+        .max = ks->max,
+        .sorted = plan_stats_clustered(&ctx->settings, ks),
+        .dense = range != 0 && (double)ks->distinct / (double)range >=
+                                   ctx->settings.direct_min_density,
+        .location = resident};
+    uint64_t row_bytes = type_width(kp->key_type);
+    for (int i = 0; i < nlow; i++)
+        row_bytes += type_width(low[i].type);
+    plan_group_pick pick;
+    if (plan_group_choose(&env, &key, nlow, row_bytes, group_pinned(g),
+                          &pick) != DQO_OK)
+        return false;
+    *pc = pick.choice;
+    *dev = -1;
+    if (pick.location >= 0 && pick.location < m->nloc &&
+        m->loc[pick.location].kind == PLAN_LOC_CL)
+        sscanf(m->loc[pick.location].id, "cl:%d", dev);
+    return true;
 }
 
 dqo_status dqo_group_run(dqo_group *g, dqo_table **result)
@@ -501,16 +583,23 @@ dqo_status dqo_group_run(dqo_group *g, dqo_table **result)
     char where[64] = "cpu";
     char note[600] = "";
     int dev = group_device(g);
+    bool picked = false;
+    if (g->kernel < 0)
+        picked = group_pick(g, &kp, low, nlow, &pc, &dev);
     if (dev >= 0) {
         if (g->kernel >= 0)
             plan_force_group(g->kernel, &pc);
-        else
+        else if (!picked)
             plan_choose_group_device(&ctx->settings, &kp.stats, nlow, &pc);
         kname = grp_kernel_name((grp_kernel)pc.g.kernel);
         in.device = dev;
-        in.keys_dev = kp.direct && g->nkeys == 1 ? g->in->cols[g->keys[0]].dev
-                                                 : NULL;
+        in.keys_dev = kp.direct && g->nkeys == 1 && g->in->device == dev
+                          ? g->in->cols[g->keys[0]].dev
+                          : NULL;
         in.copy = ctx->cpu->place_copy;
+        if (g->in->device != dev) /* resident copies elsewhere: stream */
+            for (int i = 0; i < nlow; i++)
+                low[i].dev = NULL;
         s = opencl_backend.group(&in, &pc.g, &go);
         if (s == DQO_OK && go.partial)
             s = engine_merge_partial(ctx, low, nlow, threads, &go);
@@ -528,12 +617,13 @@ dqo_status dqo_group_run(dqo_group *g, dqo_table **result)
                                                          : dqo_status_str(s));
             grp_output_free(&go, nlow);
             dev = -1;
+            picked = false; /* the device's choice does not hold on the CPU */
         }
     }
     if (dev < 0) {
         if (g->kernel >= 0)
             plan_force_group(g->kernel, &pc);
-        else
+        else if (!picked)
             plan_choose_group(&ctx->settings, &ctx->machine, &kp.stats, nlow,
                               &pc);
         kname = grp_kernel_name((grp_kernel)pc.g.kernel);

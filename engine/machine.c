@@ -386,6 +386,11 @@ dqo_status dqo_calibrate(dqo_ctx *ctx, const dqo_calibrate_options *opts,
         } else if (opencl_backend.calibrate != NULL) {
             int dev = -1;
             sscanf(l->id, "cl:%d", &dev);
+            /* Kernel cost points for devices with their own memory; an
+             * OpenCL CPU device (PoCL) shares the host's cores, is never
+             * the planner's pick for host data, and would spend its LLVM
+             * compile time here. */
+            co.kernels = l->link != PLAN_LINK_HOST;
             s = opencl_backend.calibrate(dev, &co, c, err, sizeof err);
         } else {
             s = DQO_EUNSUPPORTED;

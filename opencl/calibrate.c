@@ -25,8 +25,27 @@
  *    CL_MEM_ALLOC_HOST_PTR buffer (pinned), GB/s (1e9 B/s).
  *
  * Kernel times come from event profiling (start to end), the median of
- * plan.reps runs after one warm-up. The grouping-kernel cost points (kern[])
- * stay empty until the OpenCL grouping kernels exist.
+ * plan.reps runs after one warm-up.
+ *
+ * With opts->kernels, the grouping-kernel cost points (kern[]) follow,
+ * after the calibration's own context is released (its buffers would take
+ * device memory the grouping needs): SELECT k, COUNT(*), SUM(v) GROUP BY k
+ * through the back-end's own `group` op (ocl_group, the granule of
+ * plan_force_group) on u32 keys and i32 values made by the CPU back-end's
+ * dqo_gen_grouping generator (cpu_backend.gen_grouping, through the ops
+ * table, so both locations are timed on the same data) and uploaded
+ * resident (ocl_col_upload) first: hg, sphg (dense keys only), radix on
+ * unsorted keys, og and sog on sorted keys, each on dense and sparse keys,
+ * at 16, 10^3, 10^5 and 10^6 groups. ns_per_row is the device time
+ * (grp_output.device_ms: until the result is in device memory, without its
+ * download), the median of kern_reps runs after one warm-up. A family that
+ * fails at a point (a PoCL limit, a hash table that overflows, too little
+ * device memory for the upload) leaves that point out; only a host
+ * allocation failure fails the calibration. Sizes: GPUs 16 Mi rows
+ * (quick 4 Mi); CPU devices (PoCL), whose kernels run some 50x slower and
+ * compile each table shape once with LLVM, 1 Mi rows at all four group
+ * counts, quick 64 Ki rows at 10^3 and 10^6 groups only, one timed run:
+ * a second or two once PoCL's kernel cache is warm.
  *
  * Sizes (ocl_calib_plan_for): GPUs stream 512 MiB (256 MiB in quick mode)
  * and copy 256 MiB (64 MiB); CPU devices, whose memory the host shares and
@@ -41,8 +60,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
-#include "opencl/ocl_int.h"
+#include "opencl/ocl_group.h"
+#include "planner/planner.h"
 
 #define MIB ((uint64_t)1 << 20)
 /* Elements of the read buffer stay below 2^30 so that read_sum can add the
@@ -526,7 +547,7 @@ fail:
     return ok;
 }
 
-/* Releases everything `c` holds (any subset may be NULL). */
+/* Releases everything `c` holds (any subset may be NULL) and forgets it. */
 static void cal_release(cal *c)
 {
     /* Commands may still run after a failure; let them end first. */
@@ -542,6 +563,13 @@ static void cal_release(cal *c)
     ocl_release_mem(c->buf);
     ocl_release_queue(c->q);
     ocl_release_context(c->ctx);
+    /* Released: a second call does nothing. */
+    c->mapped = NULL;
+    memset(c->k, 0, sizeof c->k);
+    c->prog = NULL;
+    c->pinned = c->ctr = c->out = c->buf = NULL;
+    c->q = NULL;
+    c->ctx = NULL;
 }
 
 /* The measurement steps after setup, in order. */
@@ -572,6 +600,171 @@ static bool cal_steps(cal *c, plan_calib *out)
     return cal_transfers(c, out);
 }
 
+/* ------------------------------------------------- grouping kernels */
+
+/* Rows and group counts of the kernel points (see the top of the file).
+ * 16 Mi rows keep a GPU busy for milliseconds even at 16 groups, well
+ * above its launch overheads (15 us on the H100, profile_device.txt). */
+#define KERN_ROWS_GPU ((uint64_t)16 << 20)
+#define KERN_ROWS_GPU_QUICK ((uint64_t)4 << 20)
+#define KERN_ROWS_CPU ((uint64_t)1 << 20)
+#define KERN_ROWS_CPU_QUICK ((uint64_t)1 << 16)
+#define KERN_SEED 20240601 /* as cpu/calibrate.c */
+#define KERN_MAX_REPS 7
+
+static const uint64_t kern_groups[] = {16, 1000, 100000, 1000000};
+static const uint64_t kern_groups_cpu_quick[] = {1000, 1000000};
+
+/* The device families, and the datasets (sorted, sparse) each runs on. */
+static const int kern_families[] = {GRP_KERNEL_HASH, GRP_KERNEL_DIRECT,
+                                    GRP_KERNEL_RADIX, GRP_KERNEL_SORT,
+                                    GRP_KERNEL_ORDER};
+
+static bool kern_applies(int k, bool sorted, bool sparse)
+{
+    const bool on_sorted = k == GRP_KERNEL_ORDER || k == GRP_KERNEL_SORT;
+    return on_sorted == sorted && !(k == GRP_KERNEL_DIRECT && sparse);
+}
+
+/* One kernel stage in progress. */
+typedef struct kcal {
+    int dev;
+    const calib_opts *opts;
+    plan_calib *out;
+    uint64_t rows;
+    int reps, threads, units;
+    int step, steps;
+    uint32_t *keys;
+    int32_t *vals;
+    ocl_err *e;
+} kcal;
+
+/* Times family k on the resident input; appends a point, or nothing when
+ * the family fails here. */
+static void kern_point(kcal *kc, const grp_input *in, int k, uint64_t groups,
+                       bool sorted, bool sparse)
+{
+    plan_choice pc;
+    plan_force_group(k, &pc);
+    double t[KERN_MAX_REPS];
+    for (int r = -1; r < kc->reps; r++) {
+        grp_output o;
+        const dqo_status s = ocl_group(in, &pc.g, &o);
+        uint64_t counted = 0;
+        for (uint64_t g = 0; s == DQO_OK && g < o.groups; g++)
+            counted += (uint64_t)o.count[g];
+        const double ms = o.device_ms;
+        grp_output_free(&o, in->naggs);
+        /* A failure, or counts that do not add up to the rows: no point. */
+        if (s != DQO_OK || counted != in->rows)
+            return;
+        if (r >= 0)
+            t[r] = ms;
+    }
+    if (kc->out->nkern >= PLAN_CALIB_MAX_KERN)
+        return;
+    plan_kcost *p = &kc->out->kern[kc->out->nkern++];
+    snprintf(p->kernel, sizeof p->kernel, "%s", grp_kernel_name((grp_kernel)k));
+    p->rows = in->rows;
+    p->groups = groups;
+    p->threads = kc->units;
+    p->ns_per_row = median(t, kc->reps) * 1e6 / (double)in->rows;
+    p->sorted = sorted;
+    p->sparse = sparse;
+}
+
+static void kern_progress(kcal *kc, const char *what, uint64_t groups)
+{
+    char step[64];
+    snprintf(step, sizeof step, "grouping kernels, %s, %llu groups", what,
+             (unsigned long long)groups);
+    if (kc->opts->progress != NULL)
+        kc->opts->progress(kc->opts->progress_arg,
+                           0.9 + 0.1 * kc->step / (kc->steps > 0 ? kc->steps : 1),
+                           step);
+}
+
+/* Generates one dataset, uploads it and times every family on it. Only a
+ * host failure (generation, statistics) is an error. */
+static bool kern_dataset(kcal *kc, uint64_t groups, bool sorted, bool sparse)
+{
+    char what[32];
+    snprintf(what, sizeof what, "%s %s", sorted ? "sorted" : "unsorted",
+             sparse ? "sparse" : "dense");
+    kern_progress(kc, what, groups);
+    dqo_column_stats ks;
+    dqo_status s = cpu_backend.gen_grouping(kc->keys, kc->vals, kc->rows, groups,
+                                            sorted, sparse, KERN_SEED, kc->threads);
+    if (s == DQO_OK)
+        s = cpu_backend.stats(DQO_TYPE_U32, kc->keys, NULL, kc->rows,
+                              kc->threads, &ks);
+    if (s != DQO_OK)
+        return ocl_errf(kc->e, s, "generating %s keys for the grouping kernels",
+                        what);
+    dev_col *kd = NULL, *vd = NULL;
+    char err[256];
+    bool up = ocl_col_upload(kc->dev, kc->keys, sizeof *kc->keys, NULL, kc->rows,
+                             &kd, err, sizeof err) == DQO_OK &&
+              ocl_col_upload(kc->dev, kc->vals, sizeof *kc->vals, NULL, kc->rows,
+                             &vd, err, sizeof err) == DQO_OK;
+    const grp_agg agg = {.op = AGG_OP_SUM, .type = DQO_TYPE_I32,
+                         .data = kc->vals, .dev = vd};
+    const grp_input in = {.key_type = DQO_TYPE_U32, .keys = kc->keys,
+                          .rows = kc->rows, .key_stats = &ks, .aggs = &agg,
+                          .naggs = 1, .threads = kc->threads,
+                          .device = kc->dev, .keys_dev = kd};
+    const int nf = (int)(sizeof kern_families / sizeof kern_families[0]);
+    for (int i = 0; i < nf; i++) {
+        if (!kern_applies(kern_families[i], sorted, sparse))
+            continue;
+        kc->step++;
+        /* Without the upload (too little device memory) no point. */
+        if (up)
+            kern_point(kc, &in, kern_families[i], groups, sorted, sparse);
+    }
+    ocl_col_free(vd);
+    ocl_col_free(kd);
+    return true;
+}
+
+/* The kern[] points of device `dev` (described by d). */
+static bool cal_kernels(int dev, const dev_info *d, const calib_opts *o,
+                        plan_calib *out, ocl_err *e)
+{
+    const bool quick = o->quick, cpu = d->is_cpu;
+    kcal kc = {.dev = dev, .opts = o, .out = out, .e = e};
+    kc.rows = cpu ? (quick ? KERN_ROWS_CPU_QUICK : KERN_ROWS_CPU)
+                  : (quick ? KERN_ROWS_GPU_QUICK : KERN_ROWS_GPU);
+    /* Keys and values, twice over for the families' own buffers, within a
+     * quarter of the device's memory. */
+    while (kc.rows > 1024 && kc.rows * 16 > d->global_mem / 4)
+        kc.rows /= 2;
+    kc.reps = cpu ? (quick ? 1 : 3) : (quick ? 3 : 5);
+    const long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    kc.threads = ncpu > 0 ? (int)ncpu : 1;
+    kc.units = d->compute_units > 0 ? (int)d->compute_units : 1;
+    const uint64_t *groups = cpu && quick ? kern_groups_cpu_quick : kern_groups;
+    const int ng = cpu && quick
+                       ? (int)(sizeof kern_groups_cpu_quick / sizeof *groups)
+                       : (int)(sizeof kern_groups / sizeof *groups);
+    const int nf = (int)(sizeof kern_families / sizeof kern_families[0]);
+    for (int ds = 0; ds < 4; ds++)
+        for (int i = 0; i < nf; i++)
+            kc.steps += ng * kern_applies(kern_families[i], ds >= 2, ds % 2);
+    kc.keys = mem_alloc(kc.rows * sizeof *kc.keys);
+    kc.vals = mem_alloc(kc.rows * sizeof *kc.vals);
+    bool ok = kc.keys != NULL && kc.vals != NULL;
+    if (!ok)
+        ocl_errf(e, DQO_ENOMEM, "out of memory for %llu rows of grouping data",
+                 (unsigned long long)kc.rows);
+    for (int g = 0; g < ng && ok; g++)
+        for (int ds = 0; ds < 4 && ok; ds++)
+            ok = kern_dataset(&kc, groups[g], ds >= 2, ds % 2 == 1);
+    mem_free(kc.keys);
+    mem_free(kc.vals);
+    return ok;
+}
+
 dqo_status ocl_calibrate_plan(int dev, const calib_opts *o,
                               const ocl_calib_plan *plan, plan_calib *out,
                               char *err, size_t errlen)
@@ -600,6 +793,14 @@ dqo_status ocl_calibrate_plan(int dev, const calib_opts *o,
     progress(c, 0.0, "OpenCL setup");
     if (!plan_fix(c) || !cal_setup(c) || !cal_steps(c, out))
         goto fail;
+    if (o != NULL && o->kernels) {
+        /* The grouping opens the device on its own: free this context's
+         * buffers first. */
+        cal_release(c);
+        c->step = "grouping kernels";
+        if (!cal_kernels(dev, &c->info, o, out, &c->e))
+            goto fail;
+    }
     out->seconds = (now_ns() - t0) / 1e9;
     out->valid = true;
     progress(c, 1.0, "done");

@@ -24,7 +24,10 @@
 #define PLAN_MAX_OSDEVS 16
 #define PLAN_CALIB_MAX_BW 16   /* bandwidth points (thread counts) */
 #define PLAN_CALIB_MAX_LAT 8   /* random-access working sets */
-#define PLAN_CALIB_MAX_KERN 32 /* kernel cost points */
+/* Kernel cost points: the CPU grid of cpu/calibrate.c is 6 kernels x 4
+ * group counts x their datasets (about 60 points), the OpenCL grid 5
+ * families x 4 group counts x 4 datasets at most (80): 128 fits both. */
+#define PLAN_CALIB_MAX_KERN 128
 
 typedef enum plan_loc_kind {
     PLAN_LOC_CPU = 0,  /* "cpu" */
@@ -40,12 +43,17 @@ typedef enum plan_link {
 } plan_link;
 
 /* One kernel cost point: `ns_per_row` of `kernel` (a grp_kernel name) at
- * `rows` rows, `groups` groups and `threads` threads. */
+ * `rows` rows, `groups` groups and `threads` threads (OpenCL: compute
+ * units), on a dataset that was `sorted` (keys clustered, ascending) or
+ * not, and `sparse` (keys spread over the 32-bit range) or dense (keys
+ * 0..groups-1). The planner interpolates in log(groups) between points of
+ * the same kernel and dataset kind. */
 typedef struct plan_kcost {
     char kernel[8];
     uint64_t rows, groups;
     int threads;
     double ns_per_row;
+    uint8_t sorted, sparse;
 } plan_kcost;
 
 /* What `dqo calibrate` measured at one location; all zero when not. */

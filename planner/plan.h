@@ -163,6 +163,12 @@ typedef struct plan_result {
     char mav_key[256];  /* the MAV's key (logical shape, property class,
                            locations) */
     void *arena_;       /* owns every node and string */
+    /* What EXPLAIN needs of the environment, copied (the env need not
+     * outlive the result): the cost model, the mode and the ids of the
+     * model's locations by index ("cpu", "cl:0", ...). */
+    plan_cost_model cost_model;
+    bool sqo;
+    char loc_id[PLAN_MAX_LOCATIONS][24];
 } plan_result;
 
 /* Plans `q`. `tables[i]` describes q->tables[i]; the columns the plan

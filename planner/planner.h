@@ -88,6 +88,14 @@ typedef struct plan_choice {
     char why[256];
 } plan_choice;
 
+/* True when the column is sorted, or clustered: runs <= distinct x (1 +
+ * clustered_slack) with runs at most half the rows. The HLL distinct count
+ * is ~1% off, so with nearly unique keys runs ~ distinct says nothing:
+ * measured on the H100 host (bench/results/regret.md), 1M unsorted rows
+ * over a 10M range (runs ~ distinct ~ 0.95M) took og 13x longer than the
+ * best plan; a clustered input worth og has runs of two rows or more. */
+bool plan_stats_clustered(const plan_settings *s, const dqo_column_stats *st);
+
 /* The simple property rule. `ks` are the key column's statistics, `naggs`
  * the lowered aggregates (they size the table entries). */
 void plan_choose_group(const plan_settings *s, const plan_machine *m,

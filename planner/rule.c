@@ -73,6 +73,15 @@ static void plan_set(plan_choice *out, int kernel)
     }
 }
 
+bool plan_stats_clustered(const plan_settings *s, const dqo_column_stats *st)
+{
+    if (st->order != DQO_ORDER_NONE)
+        return true;
+    uint64_t n = st->rows - st->nulls;
+    return st->runs > 0 && 2 * st->runs <= n &&
+           (double)st->runs <= (double)st->distinct * (1.0 + s->clustered_slack);
+}
+
 void plan_force_group(int kernel, plan_choice *out)
 {
     plan_set(out, kernel);
@@ -100,7 +109,7 @@ void plan_choose_group(const plan_settings *s, const plan_machine *m,
         snprintf(out->why, sizeof out->why,
                  "keys are sorted (%s): runs %" PRIu64 " = groups",
                  plan_order_name(ks->order), ks->runs);
-    } else if ((double)ks->runs <= (double)ndv * (1.0 + s->clustered_slack)) {
+    } else if (plan_stats_clustered(s, ks)) {
         plan_set(out, GRP_KERNEL_ORDER);
         snprintf(out->why, sizeof out->why,
                  "keys are clustered: runs %" PRIu64 " <= distinct %" PRIu64

@@ -66,10 +66,12 @@ DQO_CL_MEM_BUDGET=256K run 0 group "$TMP/dense" --by k --agg "$AGGS" --device cl
 same "$TMP/dense_cpu.csv" "$TMP/out" "dense: hash in chunks against the CPU"
 contains "$TMP/err" "streamed in chunks of" "the plan of a chunked run"
 
-# auto with the table on the device runs there ...
+# auto with the table on the device weighs that device against the CPU by
+# cost (the host copy stays, so both are feasible) and says why ...
 run 0 group "$TMP/dense" --by k --agg "$AGGS" --resident --sort --format csv --threads $THREADS
 same "$TMP/dense_cpu.csv" "$TMP/out" "dense: auto, resident"
-contains "$TMP/err" " on cl:0:" "auto with a resident table"
+grep -Eq ' on (cpu|cl:0): ' "$TMP/err" || fail "auto with a resident table names its location"
+contains "$TMP/err" "cl:0" "auto with a resident table weighs the device"
 # ... and a device that cannot run the query hands it to the CPU, saying so
 # (bsg has no device kernel), even with --quiet.
 run 0 group "$TMP/dense" --by k --agg "$AGGS" --resident --kernel bsg --sort --format csv \

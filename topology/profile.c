@@ -9,6 +9,11 @@
  * machine's fingerprint is stale. A bad profile is never fatal: the caller
  * warns and plans from topology-derived defaults.
  *
+ * A kern line is NAME ROWS GROUPS THREADS NS_PER_ROW SORTED SPARSE (the
+ * dataset's flags, 0 or 1). Profiles written before the flags existed have
+ * the first five fields only; they still load, with the datasets those
+ * calibrations used (og and sog sorted, all dense).
+ *
  *   dqo-profile 1
  *   dqo-version 0.1.0
  *   fingerprint 1f2e3d4c5b6a7988
@@ -20,7 +25,7 @@
  *   atomic 812.5 61.0
  *   xfer 0 0 0 0
  *   launch 0
- *   kern sphg 4000000 1000 16 0.41
+ *   kern sphg 4000000 1000 16 0.41 0 0
  *   end
  *   checksum 0123456789abcdef
  */
@@ -153,16 +158,19 @@ static int put_calib(outbuf *o, const plan_location *l)
                 c->h2d_pageable_gbs, c->h2d_pinned_gbs, c->d2h_pageable_gbs,
                 c->d2h_pinned_gbs, c->launch_us);
     for (int i = 0; i < c->nkern && r == 0; i++)
-        r = put(o, "kern %s %" PRIu64 " %" PRIu64 " %d %.5f\n", c->kern[i].kernel,
-                c->kern[i].rows, c->kern[i].groups, c->kern[i].threads,
-                c->kern[i].ns_per_row);
+        r = put(o, "kern %s %" PRIu64 " %" PRIu64 " %d %.6g %d %d\n",
+                c->kern[i].kernel, c->kern[i].rows, c->kern[i].groups,
+                c->kern[i].threads, c->kern[i].ns_per_row, c->kern[i].sorted,
+                c->kern[i].sparse);
     return r == 0 ? put(o, "end\n") : r;
 }
 
 int topo_profile_write(const char *path, const plan_model *m, char *err,
                        size_t errlen)
 {
-    size_t cap = 4096 + (size_t)m->nloc * 8192;
+    /* A location block: about 1 KiB plus up to PLAN_CALIB_MAX_KERN kern
+     * lines of at most ~80 bytes. */
+    size_t cap = 4096 + (size_t)m->nloc * (2048 + PLAN_CALIB_MAX_KERN * 96);
     outbuf o = {mem_alloc(cap), 0, cap};
     if (o.p == NULL) {
         snprintf(err, errlen, "out of memory writing the profile");
@@ -250,9 +258,21 @@ static int parse_line(const char *line, plan_calib *c)
         if (c->nkern >= PLAN_CALIB_MAX_KERN)
             return -1;
         plan_kcost *k = &c->kern[c->nkern];
-        if (sscanf(line, "kern %7s %" SCNu64 " %" SCNu64 " %d %lf", k->kernel,
-                   &k->rows, &k->groups, &k->threads, &k->ns_per_row) != 5)
+        int sorted = 0, sparse = 0, n = 0;
+        const int got = sscanf(line, "kern %7s %" SCNu64 " %" SCNu64 " %d %lf %d %d %n",
+                               k->kernel, &k->rows, &k->groups, &k->threads,
+                               &k->ns_per_row, &sorted, &sparse, &n);
+        if (got == 5) {
+            /* The first format's points: og and sog ran on sorted dense
+             * keys, the others on unsorted dense keys. */
+            sorted = strcmp(k->kernel, "og") == 0 || strcmp(k->kernel, "sog") == 0;
+            sparse = 0;
+        } else if (got != 7 || line[n] != '\0' || sorted < 0 || sorted > 1 ||
+                   sparse < 0 || sparse > 1) {
             return -1;
+        }
+        k->sorted = (uint8_t)sorted;
+        k->sparse = (uint8_t)sparse;
         c->nkern++;
         return 0;
     }
