@@ -111,6 +111,7 @@ const backend_ops cpu_backend = {
     .name = "cpu",
     .stats = cpu_stats_op,
     .group = cpu_group_op,
+    .gather = cpu_gather,
     .join = cpu_join_op,
     .gen_grouping = cpu_gen_grouping_op,
     .configure = cpu_configure,

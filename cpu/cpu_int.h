@@ -316,4 +316,8 @@ dqo_status cpu_join_merge(const join_input *in, bool sort, join_output *out);
 dqo_status cpu_join_output_alloc(join_output *out, uint64_t pairs,
                                  const char *alg);
 
+/* The back-end's gather op (cpu/gather.c). */
+void cpu_gather(void *dst, const void *src, size_t width,
+                const uint32_t *rows, uint64_t n, int threads);
+
 #endif /* DQO_CPU_INT_H */

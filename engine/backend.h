@@ -206,6 +206,11 @@ typedef struct backend_ops {
      * take this input (sphj on a key range over the direct limit, oj on
      * unsorted input). NULL when the back-end has no joins. */
     dqo_status (*join)(const join_input *in, int alg, join_output *out);
+    /* dst[i] = src[rows[i]] for i < n, elements of `width` bytes (1, 2, 4
+     * or 8 fast; any other width works), with `threads` threads. NULL for
+     * devices. */
+    void (*gather)(void *dst, const void *src, size_t width,
+                   const uint32_t *rows, uint64_t n, int threads);
     /* Fills the paper's dataset (see dqo_gen_grouping). */
     dqo_status (*gen_grouping)(uint32_t *keys, int32_t *vals, uint64_t rows,
                                uint64_t groups, bool sorted, bool sparse,

@@ -475,8 +475,11 @@ static dqo_status join_compose(qx *x, const qrel *b, const qrel *p,
             qrel_free(out);
             return oom(x->ctx, "composing join results");
         }
-        for (uint64_t i = 0; i < jo->pairs; i++)
-            out->rid[t][i] = old != NULL ? old[pair[i]] : pair[i];
+        if (old != NULL)
+            x->ctx->cpu->gather(out->rid[t], old, sizeof *old, pair,
+                                jo->pairs, ctx_threads(x->ctx));
+        else
+            memcpy(out->rid[t], pair, jo->pairs * sizeof *pair);
     }
     return DQO_OK;
 }

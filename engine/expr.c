@@ -679,19 +679,10 @@ dqo_status qrel_leaf(const qeval *x, const lexpr *e, qvec *out)
         qvec_free(out);
         return oom(x);
     }
-    if (w == 4) {
-        const uint32_t *src = c->data;
-        uint32_t *dst = out->own_data;
-        for (uint64_t i = 0; i < n; i++)
-            dst[i] = src[rid[i]];
-    } else {
-        const uint64_t *src = c->data;
-        uint64_t *dst = out->own_data;
-        for (uint64_t i = 0; i < n; i++)
-            dst[i] = src[rid[i]];
-    }
-    for (uint64_t i = 0; out->own_valid != NULL && i < n; i++)
-        out->own_valid[i] = c->valid[rid[i]];
+    const int threads = ctx_threads(x->ctx);
+    x->ctx->cpu->gather(out->own_data, c->data, w, rid, n, threads);
+    if (out->own_valid != NULL)
+        x->ctx->cpu->gather(out->own_valid, c->valid, 1, rid, n, threads);
     out->data = out->own_data;
     out->valid = out->own_valid;
     out->type = c->type;

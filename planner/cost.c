@@ -633,12 +633,17 @@ static double pl_paper_join(int alg, const plan_props *b, const plan_props *p,
     }
 }
 
+/* The direct join's offsets array: one u64 per build key slot, up to the
+ * 2^26 slots cpu/join.c accepts (512 MiB): unlike a grouping's per-thread
+ * tables it exists once, so it is bounded by memory, not by a cache. */
+#define PL_JOIN_DIRECT_MAX_RANGE (UINT64_C(1) << 26)
+
 double pl_join_cost(const pl_costenv *ce, int alg, const plan_props *b,
                     const plan_props *p)
 {
     if (ce->paper)
         return alg == PLAN_JOIN_DIRECT &&
-                       pl_range(b->min, b->max) > ce->set.direct_max_range
+                       pl_range(b->min, b->max) > PL_JOIN_DIRECT_MAX_RANGE
                    ? -1.0
                    : pl_paper_join(alg, b, p, ce->env->sqo);
     double nb = (double)b->rows, np = (double)p->rows, t = ce->threads;
@@ -653,7 +658,7 @@ double pl_join_cost(const pl_costenv *ce, int alg, const plan_props *b,
     }
     case PLAN_JOIN_DIRECT: {
         if (ce->env->sqo || !b->dense ||
-            pl_range(b->min, b->max) > ce->set.direct_max_range)
+            pl_range(b->min, b->max) > PL_JOIN_DIRECT_MAX_RANGE)
             return -1.0;
         double ws = (double)pl_range(b->min, b->max) * 8.0;
         ns = (nb + np) * fmax(scan, (PL_SPH_NS + pl_miss_ns(ce, 0, ws)) / t) +
