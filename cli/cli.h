@@ -8,6 +8,7 @@
 #define DQO_CLI_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "dqo.h"
 
@@ -100,5 +101,12 @@ extern const char HELP_MAV[];
 int cmd_query(int argc, char **argv);
 int cmd_explain(int argc, char **argv);
 int cmd_mav(int argc, char **argv);
+
+/* One CSV field, quoted when it holds a comma, a quote, a line break or
+ * edge spaces (RFC 4180); cli/dqo.c. */
+void csv_field(FILE *out, const char *s);
+/* Prints every line of the context's warnings as "dqo: warning: <line>";
+ * cli/machine.c. */
+void print_warnings(dqo_ctx *ctx);
 
 #endif /* DQO_CLI_H */

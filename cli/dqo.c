@@ -617,7 +617,7 @@ typedef struct grid {
 
 /* Writes one CSV field, quoting it when it holds a delimiter, a quote, a
  * line break or edge spaces (RFC 4180). */
-static void csv_field(FILE *out, const char *s)
+void csv_field(FILE *out, const char *s)
 {
     size_t n = strlen(s);
     int quote = n > 0 && (s[0] == ' ' || s[n - 1] == ' ');

@@ -132,7 +132,7 @@ const char HELP_CALIBRATE[] =
 /* ================================================================ warnings */
 
 /* Prints every line of the context's warnings as "dqo: warning: <line>". */
-static void print_warnings(dqo_ctx *ctx)
+void print_warnings(dqo_ctx *ctx)
 {
     const char *w = dqo_ctx_warnings(ctx);
     while (w != NULL && *w != '\0') {

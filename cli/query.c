@@ -437,39 +437,20 @@ static int print_table(FILE *out, dqo_ctx *ctx, const dqo_table *t)
     return 0;
 }
 
-/* One CSV field, quoted when it holds a comma, a quote, a line break or
- * edge spaces (RFC 4180; readers trim unquoted spaces). */
-static void put_csv(FILE *out, const char *s)
-{
-    size_t n = strlen(s);
-    if (strpbrk(s, ",\"\r\n") == NULL &&
-        !(n > 0 && (s[0] == ' ' || s[n - 1] == ' '))) {
-        fputs(s, out);
-        return;
-    }
-    fputc('"', out);
-    for (; *s != '\0'; s++) {
-        if (*s == '"')
-            fputc('"', out);
-        fputc(*s, out);
-    }
-    fputc('"', out);
-}
-
 static void print_csv(FILE *out, dqo_ctx *ctx, const dqo_table *t)
 {
     int nc = dqo_table_ncols(t);
     char buf[QCELL_BUF];
     for (int c = 0; c < nc; c++) {
         fputs(c > 0 ? "," : "", out);
-        put_csv(out, dqo_table_column_name(t, c));
+        csv_field(out, dqo_table_column_name(t, c));
     }
     fputc('\n', out);
     for (uint64_t r = 0; r < dqo_table_rows(t); r++) {
         for (int c = 0; c < nc; c++) {
             const char *s = cell_text(ctx, t, c, r, buf);
             fputs(c > 0 ? "," : "", out);
-            put_csv(out, s != NULL ? s : "");
+            csv_field(out, s != NULL ? s : "");
         }
         fputc('\n', out);
     }
@@ -556,19 +537,6 @@ static void put_text(FILE *out, const char *s)
         fputc('\n', out);
 }
 
-/* Prints every line of the context's warnings as "dqo: warning: <line>". */
-static void print_ctx_warnings(dqo_ctx *ctx, int quiet)
-{
-    const char *w = dqo_ctx_warnings(ctx);
-    while (!quiet && w != NULL && *w != '\0') {
-        const char *nl = strchr(w, '\n');
-        size_t len = nl != NULL ? (size_t)(nl - w) : strlen(w);
-        if (len > 0)
-            fprintf(stderr, "dqo: warning: %.*s\n", (int)len, w);
-        w = nl != NULL ? nl + 1 : w + len;
-    }
-}
-
 /* A query error: the library's message may span lines (the query and a
  * caret under the token); they are printed as they are after the prefix,
  * so the caret stays aligned. A leading "error: " is not repeated. */
@@ -631,7 +599,8 @@ static int query_main(int is_query, int argc, char **argv)
     dqo_query_options qo = {o.device, o.threads, o.sqo, o.cost, o.no_mav};
     rc = run_query(ctx, &o, &qo);
     if (rc == 0)
-        print_ctx_warnings(ctx, o.quiet);
+        if (!o.quiet)
+            print_warnings(ctx);
 done:
     unload_tables(ctx, &o, &tables);
     dqo_ctx_destroy(ctx);
@@ -710,7 +679,7 @@ int cmd_mav(int argc, char **argv)
             dqo_free(list);
         }
         if (rc == 0) /* a corrupt cache file, say */
-            print_ctx_warnings(ctx, 0);
+            print_warnings(ctx);
         dqo_ctx_destroy(ctx);
     }
     free(a.positional.v);

@@ -475,6 +475,8 @@ static dqo_status join_compose(qx *x, const qrel *b, const qrel *p,
             qrel_free(out);
             return oom(x->ctx, "composing join results");
         }
+        if (jo->pairs == 0)
+            continue;
         if (old != NULL)
             x->ctx->cpu->gather(out->rid[t], old, sizeof *old, pair,
                                 jo->pairs, ctx_threads(x->ctx));
