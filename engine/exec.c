@@ -448,8 +448,25 @@ static dqo_status single_key(qx *x, qvec *v, dqo_type type, jkey *o)
     return s;
 }
 
-static dqo_status key_stats(qx *x, jkey *k, uint64_t rows)
+/* The statistics of a join key: a base column read in place (same data,
+ * same validity) reuses the column's cached statistics, which planning
+ * already measured; a gathered, converted or packed key gets one pass. */
+static dqo_status key_stats(qx *x, jkey *k, uint64_t rows, const lexpr *col)
 {
+    if (col != NULL && col->kind == LX_COL && col->table >= 0 &&
+        col->table < x->q->ntables) {
+        dqo_table *t = (dqo_table *)x->q->tables[col->table].table;
+        if (t != NULL && col->col >= 0 && col->col < t->ncols) {
+            dqo_column *c = &t->cols[col->col];
+            const dqo_column_stats *st;
+            if (c->data == k->data && c->valid == k->valid &&
+                t->rows == rows &&
+                column_stats(x->ctx, c, rows, &st) == DQO_OK) {
+                k->st = *st;
+                return DQO_OK;
+            }
+        }
+    }
     dqo_status s = x->ctx->cpu->stats(k->type, k->data, k->valid, rows,
                                       ctx_threads(x->ctx), &k->st);
     if (s != DQO_OK)
@@ -519,8 +536,10 @@ static dqo_status exec_join(qx *x, plan_node *n, qrel *b, qrel *p, qrel *out)
         if ((s = single_key(x, &vb[0], t, &kb)) == DQO_OK)
             s = single_key(x, &vp[0], t, &kp);
     }
-    if (s == DQO_OK && (s = key_stats(x, &kb, b->rows)) == DQO_OK)
-        s = key_stats(x, &kp, p->rows);
+    const bool one = n->nkeys == 1;
+    if (s == DQO_OK && (s = key_stats(x, &kb, b->rows,
+                                      one ? n->build_key[0] : NULL)) == DQO_OK)
+        s = key_stats(x, &kp, p->rows, one ? n->probe_key[0] : NULL);
     if (s != DQO_OK)
         goto done;
     join_input in = {.key_type = kb.type, .build_keys = kb.data,
