@@ -22,26 +22,12 @@
 
 #include "dqo.h"
 #include "engine/alloc.h"
+#include "tests/test_util.h"
 
 static uint64_t seed = 12345;
-static uint64_t rng_state;
+static rng rng_g;
 
-static uint64_t rnd(void)
-{
-    uint64_t z = (rng_state += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-#define CHECK_OK(ctx, call)                                                    \
-    do {                                                                       \
-        dqo_status s_ = (call);                                                \
-        if (s_ != DQO_OK)                                                      \
-            fail_msg("%s failed: %s (%s) [seed %llu]", #call,                  \
-                     dqo_status_name(s_), dqo_ctx_errmsg(ctx),                 \
-                     (unsigned long long)seed);                                \
-    } while (0)
+static uint64_t rnd(void) { return rng_next(&rng_g); }
 
 /* ---------------------------------------------------------- status, handles */
 
@@ -365,7 +351,7 @@ static const qagg all_aggs[] = {
 static void test_group_key_shapes(void **state)
 {
     (void)state;
-    rng_state = seed;
+    rng_g.s = seed;
     dqo_ctx *ctx;
     CHECK_OK(NULL, dqo_ctx_create(&ctx));
     CHECK_OK(ctx, dqo_ctx_set_threads(ctx, 3));
@@ -396,7 +382,7 @@ static void test_group_key_shapes(void **state)
 static void test_group_merged_key(void **state)
 {
     (void)state;
-    rng_state = seed + 1;
+    rng_g.s = seed + 1;
     dqo_ctx *ctx;
     CHECK_OK(NULL, dqo_ctx_create(&ctx));
     dqo_table *t;

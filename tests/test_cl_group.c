@@ -71,6 +71,7 @@
 #include "kernel_ref.h"
 #include "opencl/ocl_group.h"
 #include "planner/planner.h"
+#include "tests/test_util.h"
 
 /* Host-side work (reference, copies) is several times slower under
  * AddressSanitizer; the device's is not. Rows scale with this. */
@@ -172,38 +173,6 @@ static bool live_leaked(live_mark since, char *msg, size_t len)
 }
 
 /* ------------------------------------------------------------ random data */
-
-typedef struct rng {
-    uint64_t s;
-} rng;
-
-static uint64_t rng_next(rng *r)
-{
-    uint64_t z = (r->s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-/* Uniform in [lo, hi] (inclusive, any span including the full 2^64). */
-static int64_t rng_in(rng *r, int64_t lo, int64_t hi)
-{
-    uint64_t span = (uint64_t)hi - (uint64_t)lo + 1;
-    uint64_t x = rng_next(r);
-    if (span == 0)
-        return (int64_t)x;
-    return (int64_t)((uint64_t)lo +
-                     (uint64_t)(((unsigned __int128)x * span) >> 64));
-}
-
-static void type_domain(dqo_type t, int64_t *lo, int64_t *hi)
-{
-    switch (t) {
-    case DQO_TYPE_U32: *lo = 0; *hi = UINT32_MAX; break;
-    case DQO_TYPE_I32: *lo = INT32_MIN; *hi = INT32_MAX; break;
-    default: *lo = INT64_MIN; *hi = INT64_MAX; break;
-    }
-}
 
 /* A base key per type: u32 keys above INT32_MAX, signed ones negative. */
 static int64_t type_base(dqo_type t)

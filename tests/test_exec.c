@@ -24,26 +24,12 @@
 #include "dqo.h"
 #include "engine/alloc.h"
 #include "engine/query_int.h"
+#include "tests/test_util.h"
 
 static uint64_t seed = 20261123;
-static uint64_t rng_state;
+static rng rng_g;
 
-static uint64_t rnd(void)
-{
-    uint64_t z = (rng_state += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-#define CHECK_OK(ctx, call)                                                    \
-    do {                                                                       \
-        dqo_status s_ = (call);                                                \
-        if (s_ != DQO_OK)                                                      \
-            fail_msg("%s failed: %s (%s) [seed %llu]", #call,                  \
-                     dqo_status_name(s_), dqo_ctx_errmsg(ctx),                 \
-                     (unsigned long long)seed);                                \
-    } while (0)
+static uint64_t rnd(void) { return rng_next(&rng_g); }
 
 /* ------------------------------------------------- hand-built expressions */
 
@@ -572,7 +558,7 @@ static void test_join_strings(void **state)
     enum { NB = 40, NP = 300 };
     const char *bs[NB], *ps[NP];
     int32_t bv[NB], pv[NP];
-    rng_state = seed;
+    rng_g.s = seed;
     for (int i = 0; i < NB; i++) {
         bs[i] = rnd() % 9 == 0 ? NULL : words[rnd() % 6];      /* ant..fox */
         bv[i] = i;
@@ -634,7 +620,7 @@ static void test_join_composite(void **state)
     uint32_t b2[NB], p2[NP];
     const char *b3[NB], *p3[NP];
     int64_t bw[NB], pw[NP];
-    rng_state = seed + 1;
+    rng_g.s = seed + 1;
     for (int i = 0; i < NB; i++) {
         b1[i] = (int32_t)(rnd() % 5) - 2;
         b2[i] = (uint32_t)(rnd() % 4) + 4000000000u;

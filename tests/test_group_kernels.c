@@ -42,6 +42,7 @@
 #include "engine/alloc.h"
 #include "kernel_ref.h"
 #include "planner/planner.h"
+#include "tests/test_util.h"
 
 /* A forced sphg over a range far past its threshold may try to allocate
  * tens of GiB and get DQO_ENOMEM (allowed, see above); under AddressSanitizer
@@ -73,38 +74,6 @@ static const char *type_name(dqo_type t)
 }
 
 /* ------------------------------------------------------------ random data */
-
-typedef struct rng {
-    uint64_t s;
-} rng;
-
-static uint64_t rng_next(rng *r)
-{
-    uint64_t z = (r->s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-/* Uniform in [lo, hi] (inclusive, any span including the full 2^64). */
-static int64_t rng_in(rng *r, int64_t lo, int64_t hi)
-{
-    uint64_t span = (uint64_t)hi - (uint64_t)lo + 1;
-    uint64_t x = rng_next(r);
-    if (span == 0)
-        return (int64_t)x;
-    return (int64_t)((uint64_t)lo +
-                     (uint64_t)(((unsigned __int128)x * span) >> 64));
-}
-
-static void type_domain(dqo_type t, int64_t *lo, int64_t *hi)
-{
-    switch (t) {
-    case DQO_TYPE_U32: *lo = 0; *hi = UINT32_MAX; break;
-    case DQO_TYPE_I32: *lo = INT32_MIN; *hi = INT32_MAX; break;
-    default: *lo = INT64_MIN; *hi = INT64_MAX; break;
-    }
-}
 
 /* A base key per type, so that keys are large (u32 above INT32_MAX) or
  * negative (signed types) rather than small and positive. */

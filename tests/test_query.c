@@ -38,35 +38,21 @@
 
 #include "dqo.h"
 #include "query_ref.h"
+#include "tests/test_util.h"
 
 static uint64_t seed = 20261123;
-static uint64_t rng_state;
+static rng rng_g;
 /* Random queries: with PoCL's kernel cache warm, about 2 s in the Debug
  * build and 20 s under ASan on 2 cores (a cold cache compiles kernels for
  * a minute or more, once). */
 static int nqueries = 240;
 
-static uint64_t rnd(void)
-{
-    uint64_t z = (rng_state += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
+static uint64_t rnd(void) { return rng_next(&rng_g); }
 
 static uint64_t rnd_n(uint64_t n)
 {
     return n == 0 ? 0 : rnd() % n;
 }
-
-#define CHECK_OK(ctx, call)                                                    \
-    do {                                                                       \
-        dqo_status s_ = (call);                                                \
-        if (s_ != DQO_OK)                                                      \
-            fail_msg("%s failed: %s (%s) [seed %llu]", #call,                  \
-                     dqo_status_name(s_), dqo_ctx_errmsg(ctx),                 \
-                     (unsigned long long)seed);                                \
-    } while (0)
 
 /* Mismatches are printed (the first few in full) and counted; each test
  * fails at its end when any were found, so one run reports many findings. */
@@ -1624,7 +1610,7 @@ int main(void)
     env = getenv("DQO_TEST_QUERIES");
     if (env != NULL)
         nqueries = atoi(env);
-    rng_state = seed;
+    rng_g.s = seed;
     /* MAVs go to a file of this run, not the user's cache. */
     char mav[64];
     snprintf(mav, sizeof mav, "/tmp/dqo_test_query_%d.mav", (int)getpid());
